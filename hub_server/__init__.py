@@ -1,0 +1,1 @@
+"""The hub: gRPC servicers, authorisation, domain rules and operations."""

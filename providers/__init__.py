@@ -1,0 +1,1 @@
+"""DNS back ends behind one interface, zone discovery and the embedded DNS server."""

@@ -1,0 +1,1 @@
+"""Peewee models, migrations, database URLs and secret encryption."""
