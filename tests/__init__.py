@@ -1,0 +1,1 @@
+"""The hub's test suite: unit tests and tests against real servers on loopback."""

@@ -1,0 +1,1 @@
+"""Tests of the DNS providers, the zone discovery and the propagation checker."""

@@ -1,0 +1,1 @@
+"""Real servers (BIND9 and friends) that tests start on loopback ports."""
