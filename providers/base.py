@@ -112,7 +112,9 @@ class Provider(abc.ABC):
         for name in params:
             if name not in known:
                 raise ProviderParameterError(
-                    name, f"unknown for provider {cls.type_name}", provider=cls.type_name
+                    name,
+                    f"unknown for provider {cls.type_name}",
+                    provider=cls.type_name,
                 )
         result: dict[str, str] = {}
         for param in cls.parameters:

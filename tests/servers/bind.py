@@ -267,6 +267,25 @@ class BindServer:
                 return int(rrset.ttl)
         return 0
 
+    def zone_records(self, zone: str) -> set[tuple[str, str]]:
+        """Every TXT record of ``zone`` as (owner relative to the zone, value).
+
+        Read by a signed zone transfer, so it shows which zone holds a record.
+        """
+        origin = dns.name.from_text(zone)
+        key = self.key.dnspython_key()
+        transfer = dns.query.xfr(
+            self.address, origin, port=self.port, keyring={key.name: key}
+        )
+        records: set[tuple[str, str]] = set()
+        for message in transfer:
+            for rrset in message.answer:
+                if rrset.rdtype != dns.rdatatype.TXT:
+                    continue
+                owner = rrset.name.relativize(origin).to_text()
+                records.update((owner, b"".join(r.strings).decode()) for r in rrset)
+        return records
+
     def put_txt(self, name: str, value: str, ttl: int = 60) -> None:
         """Add a TXT value behind any provider's back, by a signed update."""
         self._update(name, "add", value, ttl)
@@ -311,7 +330,7 @@ class BindServer:
             "    recursion no;",
             "    notify no;",
             "    dnssec-validation no;",
-            "    allow-transfer { none; };",
+            f'    allow-transfer {{ key "{key.name}"; }};',
             "};",
             "controls { };",
             f'key "{key.name}" {{',
