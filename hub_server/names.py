@@ -21,6 +21,12 @@ MAX_LABEL_OCTETS = 63
 _TXT_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")
 _LDH_LABEL = re.compile(r"[a-z0-9-]+")
 _UNDERSCORE_LABEL = re.compile(r"[a-z0-9_-]+")
+# The common case, checked in one step: host-name labels of 1-63 octets without
+# edge hyphens or A-labels, and a top-level label that is not all digits.
+_PLAIN_NAME = re.compile(
+    r"(?:(?!xn--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*"
+    r"(?!xn--)(?=[a-z0-9-]*[a-z-])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+)
 
 # Inputs are quoted in messages so the caller sees what was refused; a very long
 # input is cut so one request cannot flood a log line.
@@ -63,6 +69,9 @@ def normalize_name(
                 field, f"{quote_input(text)}: a wildcard is not allowed"
             )
         prefix, name = "*.", name[2:]
+
+    if len(name) <= MAX_NAME_OCTETS - len(prefix) and _PLAIN_NAME.fullmatch(name):
+        return prefix + name
 
     labels = [
         _a_label(label, field, text, allow_underscore) for label in name.split(".")
@@ -222,14 +231,15 @@ def _a_label(label: str, field: str, text: str, allow_underscore: bool) -> str:
             _check_punycode(label, field, text)
         return label
 
+    # idna refuses a long label with the same error as a bad one; check the
+    # length first so the message says which.
+    _check_length("xn--" + label.encode("punycode").decode("ascii"), field, text)
     try:
-        a_label = idna.alabel(label).decode("ascii")
+        return idna.alabel(label).decode("ascii")
     except (idna.IDNAError, UnicodeError) as exc:
         raise ValidationError(
             field, f"{quote_input(text)}: label {label!r} is not a valid IDNA label"
         ) from exc
-    _check_length(a_label, field, text)
-    return a_label
 
 
 def _check_ascii_label(

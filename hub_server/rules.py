@@ -170,9 +170,9 @@ class Match(Generic[ConfigId]):
     kind: MatchKind
 
 
-# One probe of the index: which table to look in, under which key, and what a
-# hit there means.
-_Probe = tuple[MatchKind, EntryKind, str]
+# One place to look for an identifier: what a hit there means, the kind of entry
+# held there, that kind's table, and the key.
+_Probe = tuple[MatchKind, EntryKind, dict[str, dict[ConfigId, None]], str]
 
 
 class RuleIndex(Generic[ConfigId]):
@@ -190,6 +190,11 @@ class RuleIndex(Generic[ConfigId]):
         self._tables: dict[EntryKind, dict[str, dict[ConfigId, None]]] = {
             kind: {} for kind in EntryKind
         }
+        # The same tables by name, so a lookup does not hash enum members.
+        self._exact = self._tables[EntryKind.EXACT]
+        self._wildcard = self._tables[EntryKind.WILDCARD]
+        self._subtree = self._tables[EntryKind.SUBTREE]
+        self._any = self._tables[EntryKind.ANY]
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -260,25 +265,68 @@ class RuleIndex(Generic[ConfigId]):
             ValidationError: the identifier is not a valid name.
         """
         name = normalize_name(identifier)
+        hits: list[tuple[MatchKind, EntryKind, str, tuple[ConfigId, ...]]] = []
         with self._lock:
-            candidates = [
-                (config_id, RuleEntry(entry_kind, base), match_kind)
-                for match_kind, entry_kind, base in _probes(name)
-                for config_id in self._tables[entry_kind].get(base, ())
-            ]
+            for match_kind, entry_kind, table, base in self._probes(name):
+                holders = table.get(base)
+                if holders:
+                    hits.append((match_kind, entry_kind, base, tuple(holders)))
+                    if allowed is None:
+                        break
 
-        for config_id, entry, match_kind in candidates:
-            if allowed is None or allowed(config_id):
-                logger.debug(
-                    "%s matched entry %r of config %r (%s)",
-                    name,
-                    str(entry),
-                    config_id,
-                    match_kind.name.lower(),
-                )
-                return Match(config_id, entry, match_kind)
+        for match_kind, entry_kind, base, config_ids in hits:
+            for config_id in config_ids:
+                if allowed is None or allowed(config_id):
+                    match = Match(config_id, RuleEntry(entry_kind, base), match_kind)
+                    logger.debug(
+                        "%s matched entry '%s' of config %r (%s)",
+                        name,
+                        match.entry,
+                        config_id,
+                        match_kind,
+                    )
+                    return match
         logger.debug("no config matched %s", name)
         return None
+
+    def _probes(self, name: str) -> list[_Probe[ConfigId]]:
+        """List where to look for a normalised identifier, most specific first.
+
+        The list grows with the identifier's labels, never with the number of
+        configs.
+        """
+        probes: list[_Probe[ConfigId]] = []
+        if name.startswith("*."):
+            # A wildcard identifier is matched only by the same "*." entry, by
+            # "**." entries above it, and by "*".
+            base = name[2:]
+            probes.append((MatchKind.EQUAL, EntryKind.WILDCARD, self._wildcard, base))
+        else:
+            base = name
+            probes.append((MatchKind.EQUAL, EntryKind.EXACT, self._exact, name))
+            if "." in name:
+                parent = name.split(".", 1)[1]
+                probes.append(
+                    (
+                        MatchKind.PARENT_WILDCARD,
+                        EntryKind.WILDCARD,
+                        self._wildcard,
+                        parent,
+                    )
+                )
+            probes.append(
+                (MatchKind.BASE_NAME, EntryKind.WILDCARD, self._wildcard, name)
+            )
+
+        suffix = base
+        while True:
+            probes.append((MatchKind.SUBTREE, EntryKind.SUBTREE, self._subtree, suffix))
+            if "." not in suffix:
+                break
+            suffix = suffix.split(".", 1)[1]
+
+        probes.append((MatchKind.ANY, EntryKind.ANY, self._any, ""))
+        return probes
 
     def _refuse_conflicts(self, rule: DomainMatchRule, config_id: ConfigId) -> None:
         """Raise ConflictError naming the other config, if there is one."""
@@ -314,34 +362,3 @@ class RuleIndex(Generic[ConfigId]):
             if not holders:
                 del table[entry.base]
         return True
-
-
-def _probes(name: str) -> list[_Probe]:
-    """List where to look for a normalised identifier, most specific first.
-
-    The list grows with the identifier's labels, never with the number of
-    configs.
-    """
-    probes: list[_Probe] = []
-    if name.startswith("*."):
-        # A wildcard identifier is matched only by the same "*." entry, by
-        # "**." entries above it, and by "*".
-        base = name[2:]
-        probes.append((MatchKind.EQUAL, EntryKind.WILDCARD, base))
-    else:
-        base = name
-        probes.append((MatchKind.EQUAL, EntryKind.EXACT, name))
-        if "." in name:
-            parent = name.split(".", 1)[1]
-            probes.append((MatchKind.PARENT_WILDCARD, EntryKind.WILDCARD, parent))
-        probes.append((MatchKind.BASE_NAME, EntryKind.WILDCARD, name))
-
-    suffix = base
-    while True:
-        probes.append((MatchKind.SUBTREE, EntryKind.SUBTREE, suffix))
-        if "." not in suffix:
-            break
-        suffix = suffix.split(".", 1)[1]
-
-    probes.append((MatchKind.ANY, EntryKind.ANY, ""))
-    return probes

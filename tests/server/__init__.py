@@ -1,0 +1,1 @@
+"""Tests of the hub server: names, rules, authorisation and services."""
