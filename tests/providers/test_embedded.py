@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import dns.flags
 import dns.message
@@ -11,6 +16,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
+from cryptography import x509
 
 from providers.base import Nameserver, ProviderContext
 from providers.embedded import EmbeddedProvider, InMemoryRecordStore
@@ -21,6 +27,7 @@ from providers.embedded_server import (
 )
 from providers.errors import ProviderUnavailableError, ZoneNotFoundError
 from tests.providers.contract import ProviderContract, ProviderHarness, dns01_value
+from tests.servers.pebble import start_pebble
 
 ZONES = [
     EmbeddedZone("example.test", nameserver_address="192.0.2.53"),
@@ -347,3 +354,84 @@ def test_without_a_running_server() -> None:
 
     with pytest.raises(ProviderUnavailableError):
         provider.find_zone("_acme-challenge.www.example.test")
+
+
+class HttpreqHandler(BaseHTTPRequestHandler):
+    """lego's httpreq protocol in its default mode: JSON ``{fqdn, value}``."""
+
+    provider: EmbeddedProvider
+    calls: list[tuple[str, str]]
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        name = body["fqdn"].rstrip(".").lower()
+        zone = self.provider.find_zone(name)
+        if self.path == "/present":
+            self.provider.add_txt_value(zone, name, body["value"], 60)
+        elif self.path == "/cleanup":
+            self.provider.remove_txt_value(zone, name, body["value"])
+        else:
+            self.send_error(404)
+            return
+        self.calls.append((self.path, name))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_pebble_issues_a_certificate_through_the_embedded_server(
+    tmp_path: Path, dns_server: EmbeddedDnsServer, provider: EmbeddedProvider
+) -> None:
+    # The apex and the wildcard need two values at one validation name at once.
+    calls: list[tuple[str, str]] = []
+    handler = type("Handler", (HttpreqHandler,), {"provider": provider, "calls": calls})
+    httpreq = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpreq.serve_forever, daemon=True).start()
+    pebble = start_pebble(tmp_path / "pebble", dns_server.address)
+    env = {
+        **os.environ,
+        "LEGO_CA_CERTIFICATES": str(pebble.ca_file),
+        "HTTPREQ_ENDPOINT": f"http://127.0.0.1:{httpreq.server_address[1]}",
+        "HTTPREQ_POLLING_INTERVAL": "1",
+        "HTTPREQ_PROPAGATION_TIMEOUT": "30",
+    }
+    command = [
+        "lego",
+        "--accept-tos",
+        "--email=admin@example.test",
+        f"--server={pebble.directory_url}",
+        "--dns=httpreq",
+        # lego would ask the zone's NS on port 53; Pebble does the real check.
+        "--dns.disable-cp",
+        f"--dns.resolvers={dns_server.address}",
+        f"--path={tmp_path / 'lego'}",
+        "--domains=example.test",
+        "--domains=*.example.test",
+        "run",
+    ]
+    try:
+        result = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        pebble.stop()
+        httpreq.shutdown()
+        httpreq.server_close()
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    pem = (tmp_path / "lego" / "certificates" / "example.test.crt").read_bytes()
+    certificate = x509.load_pem_x509_certificates(pem)[0]
+    names = certificate.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    ).value.get_values_for_type(x509.DNSName)
+    assert sorted(names) == ["*.example.test", "example.test"]
+    assert sorted(calls) == [
+        ("/cleanup", "_acme-challenge.example.test"),
+        ("/cleanup", "_acme-challenge.example.test"),
+        ("/present", "_acme-challenge.example.test"),
+        ("/present", "_acme-challenge.example.test"),
+    ]
+    assert dns_server.store.lookup("_acme-challenge.example.test") == []
