@@ -151,14 +151,14 @@ def _public_suffixes() -> PublicSuffixList:
     return PublicSuffixList(only_icann=True)
 
 
-class MatchKind(enum.IntEnum):
-    """Why an entry matched, most specific first; the value is the precedence."""
+class MatchKind(enum.Enum):
+    """Why an entry matched, in order of precedence: most specific first."""
 
-    EQUAL = 1  # the entry is the identifier itself
-    PARENT_WILDCARD = 2  # "*.<parent>" admits a name one label below
-    BASE_NAME = 3  # "*.<identifier>" admits its own base name
-    SUBTREE = 4  # "**.<suffix>", longer suffixes first
-    ANY = 5  # "*"
+    EQUAL = "equal"  # the entry is the identifier itself
+    PARENT_WILDCARD = "parent-wildcard"  # "*.<parent>": one label below
+    BASE_NAME = "base-name"  # "*.<identifier>" admits its own base name
+    SUBTREE = "subtree"  # "**.<suffix>", longer suffixes first
+    ANY = "any"  # "*"
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ class RuleIndex(Generic[ConfigId]):
                         name,
                         match.entry,
                         config_id,
-                        match_kind,
+                        match_kind.value,
                     )
                     return match
         logger.debug("no config matched %s", name)

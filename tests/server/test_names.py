@@ -44,6 +44,8 @@ VALUE = dns01_value("token.thumbprint")
         pytest.param("ｅｘａｍｐｌｅ。com", "example.com", id="uts46-full-width"),
         pytest.param("a-b.example.com", "a-b.example.com", id="inner-hyphen"),
         pytest.param("123.example.com", "123.example.com", id="digit-label"),
+        pytest.param("a.1b", "a.1b", id="top-label-with-a-letter"),
+        pytest.param("x.xn--p1ai", "x.xn--p1ai", id="idn-top-label"),
         pytest.param(f"{LABEL_63}.com", f"{LABEL_63}.com", id="label-63"),
         pytest.param(NAME_253, NAME_253, id="name-253"),
         pytest.param(NAME_253 + ".", NAME_253, id="name-253-trailing-dot"),
@@ -131,6 +133,18 @@ def test_normalize_name_accepts(text: str, expected: str) -> None:
         ),
         pytest.param(
             "192.0.2.1", {}, "'192.0.2.1' is an address, not a name", id="ip-address"
+        ),
+        pytest.param(
+            "www.example.123",
+            {},
+            "'www.example.123' is an address, not a name",
+            id="numeric-top-label",
+        ),
+        pytest.param(
+            "www.example.com-",
+            {},
+            "label 'com-' starts or ends with '-'",
+            id="hyphen-top-label",
         ),
         pytest.param(
             "*", {}, "'*' is allowed only as a leading '*.' label", id="star-alone"

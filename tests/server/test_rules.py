@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -553,3 +554,17 @@ def test_bench_runs_at_a_tiny_size() -> None:
     assert [figure.configs for figure in figures] == [10, 100]
     assert all(figure.seconds_per_match > 0 for figure in figures)
     assert figures[0].ratio == 1.0
+
+
+def test_best_match_logs_its_decision(caplog: pytest.LogCaptureFixture) -> None:
+    index = rule_index({"config": "*.example.com"})
+    caplog.set_level(logging.DEBUG, logger="hub_server.rules")
+
+    index.best_match("WWW.example.com")
+    index.best_match("www.example.org")
+
+    assert caplog.messages == [
+        "www.example.com matched entry '*.example.com' of config 'config' "
+        "(parent-wildcard)",
+        "no config matched www.example.org",
+    ]
