@@ -22,19 +22,14 @@ import grpc.aio
 import uvicorn
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub_client.bridge_openapi import openapi_document
-from hub_client.client import (
-    DEFAULT_ADDRESS,
-    AsyncHubClient,
-    Credentials,
-    channel_credentials,
-)
-from hub_client.errors import HubClientError, from_rpc_error
+from hub_client.client import DEFAULT_ADDRESS, Credentials, channel_credentials
 from hub_client.hub.v1 import challenge_pb2, challenge_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -145,6 +140,19 @@ class UnknownOperationError(BridgeRequestError):
         super().__init__(f"operation {operation_id[:64]!r} not found")
 
 
+class HubCallError(Exception):
+    """The hub answered a call with an error status; ``details`` is its message."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+    @classmethod
+    def from_aio(cls, exc: grpc.aio.AioRpcError) -> HubCallError:
+        return cls(exc.code(), exc.details() or exc.code().name.lower())
+
+
 class UpstreamFailedError(BridgeRequestError):
     """The hub accepted the request but publishing the value failed."""
 
@@ -220,10 +228,15 @@ async def _bridge_error(request: Request, exc: Exception) -> Response:
 
 
 async def _hub_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HubClientError)
+    assert isinstance(exc, HubCallError)
     status = HTTP_STATUS.get(exc.code, 502)
     logger.debug("hub answered %s for %s", exc.code.name, request.url.path)
-    return problem(status, exc.message)
+    return problem(status, exc.details)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, exc.detail)
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -349,21 +362,25 @@ class Bridge:
 
     def __init__(self, settings: BridgeSettings) -> None:
         self.settings = settings
-        self.hub: AsyncHubClient | None = None
+        self.channel: grpc.aio.Channel | None = None
 
-    def client(self, credentials: Credentials | None) -> AsyncHubClient:
-        if self.hub is None:
+    def _channel(self) -> grpc.aio.Channel:
+        if self.channel is None:
             raise RuntimeError("the bridge is not started")
-        return self.hub.with_credentials(credentials)
+        return self.channel
 
     async def perform(
         self, credentials: Credentials, request: challenge_pb2.PerformChallengeRequest
     ) -> challenge_pb2.Operation:
+        """Ask the hub to publish; a waited-for failure becomes a 502."""
         deadline = WAIT_DEADLINE_SECONDS if request.wait else CALL_DEADLINE_SECONDS
-        hub = self.client(credentials)
-        operation: challenge_pb2.Operation = await hub.challenges.PerformChallenge(
-            request, timeout=deadline
-        )
+        stub = challenge_pb2_grpc.ChallengeServiceStub(self._channel())
+        try:
+            operation: challenge_pb2.Operation = await stub.PerformChallenge(
+                request, metadata=credentials.metadata(), timeout=deadline
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise HubCallError.from_aio(exc) from None
         if request.wait and operation.state == challenge_pb2.OPERATION_STATE_FAILED:
             raise UpstreamFailedError(
                 operation.reason
@@ -374,12 +391,18 @@ class Bridge:
     async def cleanup(
         self, credentials: Credentials, request: challenge_pb2.CleanupChallengeRequest
     ) -> challenge_pb2.CleanupChallengeResponse:
-        hub = self.client(credentials)
-        response: challenge_pb2.CleanupChallengeResponse = (
-            await hub.challenges.CleanupChallenge(
-                request, timeout=CALL_DEADLINE_SECONDS
+        """Ask the hub to remove a value."""
+        stub = challenge_pb2_grpc.ChallengeServiceStub(self._channel())
+        try:
+            response: challenge_pb2.CleanupChallengeResponse = (
+                await stub.CleanupChallenge(
+                    request,
+                    metadata=credentials.metadata(),
+                    timeout=CALL_DEADLINE_SECONDS,
+                )
             )
-        )
+        except grpc.aio.AioRpcError as exc:
+            raise HubCallError.from_aio(exc) from None
         return response
 
     # Certify Managed Challenge API
@@ -426,16 +449,15 @@ class Bridge:
     async def _status_only(self, operation_id: str) -> challenge_pb2.Operation:
         # Certify polls without credentials; the hub answers such calls with the
         # state and times only, and only when asked for exactly that.
-        hub = self.client(None)
-        stub = challenge_pb2_grpc.ChallengeServiceStub(hub.channel)
+        stub = challenge_pb2_grpc.ChallengeServiceStub(self._channel())
         try:
             operation: challenge_pb2.Operation = await stub.GetOperation(
                 challenge_pb2.GetOperationRequest(id=operation_id),
                 metadata=(("x-operation-status-only", "1"),),
                 timeout=CALL_DEADLINE_SECONDS,
             )
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from None
+        except grpc.aio.AioRpcError as exc:
+            raise HubCallError.from_aio(exc) from None
         return operation
 
     async def certify_cleanup(self, request: Request) -> Response:
@@ -498,15 +520,14 @@ class Bridge:
 
     async def healthz(self, request: Request) -> Response:
         """200 when the hub answers SERVING, 503 otherwise."""
-        hub = self.client(None)
-        stub = health_pb2_grpc.HealthStub(hub.channel)
+        stub = health_pb2_grpc.HealthStub(self._channel())
         try:
             answer = await stub.Check(
                 health_pb2.HealthCheckRequest(service=""),
                 timeout=HEALTH_DEADLINE_SECONDS,
             )
-        except grpc.RpcError as exc:
-            code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
             logger.debug("hub health check failed: %s", code.name)
             return JSONResponse(
                 {"status": "unavailable", "hub": code.name.lower()}, status_code=503
@@ -592,36 +613,40 @@ class AccessLogMiddleware:
             )
 
 
+def open_hub_channel(settings: BridgeSettings) -> grpc.aio.Channel:
+    """A channel to the hub, over TLS when a CA file is configured."""
+    if settings.hub_ca_file:
+        tls = channel_credentials(settings.hub_ca_file)
+        return grpc.aio.secure_channel(settings.hub_address, tls)
+    return grpc.aio.insecure_channel(settings.hub_address)
+
+
 def create_app(
-    settings: BridgeSettings | None = None, hub: AsyncHubClient | None = None
+    settings: BridgeSettings | None = None, channel: grpc.aio.Channel | None = None
 ) -> Starlette:
     """The bridge as an ASGI app.
 
-    With ``hub`` the app uses that client and leaves it open; without, it opens a
-    channel to ``settings.hub_address`` at startup and closes it at shutdown.
+    With ``channel`` the app calls the hub over it and leaves it open; without, it
+    opens a channel to ``settings.hub_address`` at startup and closes it at
+    shutdown. The bridge sends each caller's own credentials on every call.
     """
     settings = settings or BridgeSettings.from_env()
     bridge = Bridge(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if hub is not None:
-            bridge.hub = hub
+        if channel is not None:
             yield
             return
-        tls = (
-            channel_credentials(settings.hub_ca_file) if settings.hub_ca_file else None
-        )
-        bridge.hub = AsyncHubClient(settings.hub_address, tls=tls)
+        bridge.channel = open_hub_channel(settings)
         logger.debug("bridge calls the hub at %s", settings.hub_address)
         try:
             yield
         finally:
-            await bridge.hub.close()
-            bridge.hub = None
+            await bridge.channel.close()
+            bridge.channel = None
 
-    if hub is not None:
-        bridge.hub = hub
+    bridge.channel = channel
 
     routes = [
         Route(f"{CERTIFY_PREFIX}/request", bridge.certify_request, methods=["POST"]),
@@ -643,7 +668,8 @@ def create_app(
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         BridgeRequestError: _bridge_error,
-        HubClientError: _hub_error,
+        HubCallError: _hub_error,
+        HTTPException: _http_error,
     }
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
     app.add_middleware(AccessLogMiddleware)
