@@ -1,0 +1,1 @@
+"""One module per hub.v1 service."""
