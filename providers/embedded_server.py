@@ -140,7 +140,14 @@ class EmbeddedDnsServer:
             return None
         loop = asyncio.get_running_loop()
         # The store may be a database: its blocking calls run off the loop.
-        response = await loop.run_in_executor(None, self.answer, query)
+        try:
+            response = await loop.run_in_executor(None, self.answer, query)
+        except Exception:
+            # A store that fails (a database gone away) must not silence the
+            # server: the client gets SERVFAIL and tries again later.
+            logger.exception("embedded DNS could not answer a query")
+            response = dns.message.make_response(query, recursion_available=False)
+            response.set_rcode(dns.rcode.SERVFAIL)
         limit = 65535
         if udp:
             # RFC 6891 section 6.2.5: the requestor's payload size, never below 512.

@@ -435,3 +435,23 @@ def test_pebble_issues_a_certificate_through_the_embedded_server(
         ("/present", "_acme-challenge.example.test"),
     ]
     assert dns_server.store.lookup("_acme-challenge.example.test") == []
+
+
+class BrokenStore(InMemoryRecordStore):
+    """A store whose database has gone away."""
+
+    def lookup(self, name: str) -> list[tuple[str, int]]:
+        raise OSError("database unreachable")
+
+
+def test_failing_store_answers_servfail() -> None:
+    background = BackgroundDnsServer(EmbeddedDnsServer(ZONES, BrokenStore()))
+    background.start("127.0.0.1", 0)
+    try:
+        response = ask(background.server, "_acme-challenge.www.example.test", "TXT")
+        again = ask(background.server, "_acme-challenge.www.example.test", "TXT")
+    finally:
+        background.stop()
+
+    assert dns.rcode.to_text(response.rcode()) == "SERVFAIL"
+    assert dns.rcode.to_text(again.rcode()) == "SERVFAIL"
