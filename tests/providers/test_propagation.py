@@ -21,7 +21,7 @@ from providers.propagation import (
     wait_for_value,
 )
 from tests.providers.conftest import rfc2136_provider
-from tests.providers.contract import VALUE_A, VALUE_B
+from tests.providers.contract import VALUE_A, VALUE_B, dns01_value
 from tests.servers.bind import BindServer
 from tests.servers.ports import free_port
 
@@ -305,3 +305,17 @@ async def test_cname_delegation_end_to_end(bind_server: BindServer) -> None:
     assert result.ok
     assert ("www.acme", VALUE_A) in bind_server.zone_records("example.org")
     await asyncio.to_thread(provider.remove_txt_value, zone, target, VALUE_A)
+
+
+async def test_truncated_answer_retried_over_tcp(bind_server: BindServer) -> None:
+    # Thirty values do not fit a 512-octet UDP answer; the server sets TC and
+    # the check must read the whole set over TCP to find its value.
+    name = "_acme-challenge.crowded.example.com"
+    crowd = [dns01_value(f"crowd {index}") for index in range(30)]
+    for value in [*crowd, VALUE_A]:
+        bind_server.put_txt(name, value)
+
+    result = await wait_for_value(name, VALUE_A, [bind_server.nameserver], timeout=2)
+
+    assert result.ok
+    assert result.polls == 1

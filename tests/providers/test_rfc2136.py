@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -22,6 +23,7 @@ from tests.providers.contract import (
     VALUE_B,
     ProviderContract,
     ProviderHarness,
+    dns01_value,
 )
 from tests.servers.bind import BindServer
 from tests.servers.ports import free_port
@@ -281,3 +283,26 @@ def test_default_algorithm_filled_in() -> None:
 
 def test_authoritative_servers_are_discovered(bind_server: BindServer) -> None:
     assert rfc2136_provider(bind_server).authoritative_servers("example.com") is None
+
+
+def test_concurrent_presents_and_cleanups(bind_server: BindServer) -> None:
+    # Single-record adds and deletes need no lock: 20 clients at one name at
+    # once all get their value served, and all of them are gone afterwards.
+    provider = rfc2136_provider(bind_server)
+    name = "_acme-challenge.race.example.com"
+    values = [dns01_value(f"race {index}") for index in range(20)]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(
+            pool.map(
+                lambda v: provider.add_txt_value("example.com", name, v, 60), values
+            )
+        )
+        assert bind_server.read_txt(name) == set(values)
+        list(
+            pool.map(
+                lambda v: provider.remove_txt_value("example.com", name, v), values
+            )
+        )
+
+    assert bind_server.read_txt(name) == set()
