@@ -36,6 +36,7 @@ RECORD_TTL = 300
 # SOA minimum, the TTL of negative answers (RFC 2308 section 5).
 NEGATIVE_TTL = 60
 TCP_IDLE_TIMEOUT = 10.0
+BIND_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -93,23 +94,34 @@ class EmbeddedDnsServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 53) -> Nameserver:
         """Listen on ``host``:``port`` over UDP and TCP; port 0 picks one for both."""
+        # With port 0 the kernel picks a UDP port whose TCP twin may be taken:
+        # then try another.
+        attempts = BIND_ATTEMPTS if port == 0 else 1
+        for attempt in range(attempts):
+            try:
+                self._address = await self._bind(host, port)
+                break
+            except OSError:
+                if attempt == attempts - 1:
+                    raise
+        logger.debug(
+            "embedded DNS serving %s on %s", ", ".join(self.zones), self._address
+        )
+        return self.address
+
+    async def _bind(self, host: str, port: int) -> Nameserver:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _UdpProtocol(self), local_addr=(host, port)
         )
-        self._udp = transport
         bound_port = int(transport.get_extra_info("sockname")[1])
         try:
             self._tcp = await asyncio.start_server(self._serve_tcp, host, bound_port)
         except OSError:
             transport.close()
-            self._udp = None
             raise
-        self._address = Nameserver(host, bound_port)
-        logger.debug(
-            "embedded DNS serving %s on %s", ", ".join(self.zones), self._address
-        )
-        return self._address
+        self._udp = transport
+        return Nameserver(host, bound_port)
 
     async def stop(self) -> None:
         """Stop listening and drop the queries in flight."""
