@@ -394,14 +394,8 @@ def key_values(pairs: Sequence[str], param: str) -> dict[str, str]:
     return result
 
 
-def read_secrets(names: Sequence[str]) -> dict[str, str]:
-    """Values for ``--secret`` arguments, never taken from the command line.
-
-    ``k=@/path`` reads the file (one trailing newline dropped); otherwise a hidden
-    prompt on a terminal, or one line of standard input per secret, in order.
-    """
-    secrets: dict[str, str] = {}
-    lines: Iterator[str] | None = None
+def check_secret_arguments(names: Sequence[str]) -> None:
+    """Refuse ``--secret k=value``: a command line is visible to other users."""
     for name in names:
         key, sep, value = name.partition("=")
         if sep and not value.startswith("@"):
@@ -411,6 +405,19 @@ def read_secrets(names: Sequence[str]) -> dict[str, str]:
                 f"--secret {key}=@FILE",
                 param_hint="--secret",
             )
+
+
+def read_secrets(names: Sequence[str]) -> dict[str, str]:
+    """Values for ``--secret`` arguments, never taken from the command line.
+
+    ``k=@/path`` reads the file (one trailing newline dropped); otherwise a hidden
+    prompt on a terminal, or one line of standard input per secret, in order.
+    """
+    check_secret_arguments(names)
+    secrets: dict[str, str] = {}
+    lines: Iterator[str] | None = None
+    for name in names:
+        key, sep, value = name.partition("=")
         if sep:
             secrets[key] = _read_secret_file(Path(value[1:]))
         elif sys.stdin.isatty():

@@ -13,6 +13,7 @@ from hub_client.cli_common import (
     HubGroup,
     HubRefusedError,
     call,
+    check_secret_arguments,
     emit_json,
     enum_word,
     json_option,
@@ -249,6 +250,8 @@ def credential_update(
         raise click.UsageError(
             "nothing to change; give --title, --description, --param or --secret"
         )
+    key_values(params, "--param")  # usage errors before any call
+    check_secret_arguments(secrets)
     parameters: dict[str, str] = {}
     if params or secrets:
         current = call(
@@ -515,6 +518,7 @@ def challenge_update(
         raise click.UsageError(
             "nothing to change; give --title, --credential, --match or --option"
         )
+    _apply_options(challenge_pb2.ManagedChallenge(), options)  # usage errors first
     # Propagation is one field on the wire: start from the stored config so that
     # changing its timeout keeps its servers.
     config = call(
