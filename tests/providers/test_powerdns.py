@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -227,10 +227,13 @@ def test_txt_quoting_round_trip(content: str, value: str) -> None:
 # itself cannot be made to do.
 
 
+Answer = Callable[[int, dict[str, str]], tuple[int, dict[str, str], bytes]]
+
+
 class StandIn:
     """A local HTTP server answering from a list of (status, headers, body) rules."""
 
-    def __init__(self, answer: object) -> None:
+    def __init__(self, answer: Answer) -> None:
         self.requests: list[dict[str, str]] = []
         stand_in = self
 
@@ -238,7 +241,7 @@ class StandIn:
             def do_GET(self) -> None:
                 headers = dict(self.headers.items())
                 stand_in.requests.append(headers)
-                status, extra, body = answer(len(stand_in.requests), headers)  # type: ignore[operator]
+                status, extra, body = answer(len(stand_in.requests), headers)
                 self.send_response(status)
                 for key, val in extra.items():
                     self.send_header(key, val)

@@ -172,9 +172,23 @@ def _wait_ready(server: PowerDnsServer, log_path: Path) -> None:
 
 
 def start_powerdns(
-    workdir: Path, zones: tuple[str, ...] = ("example.com",)
+    workdir: Path, zones: tuple[str, ...] = ("example.com",), attempts: int = 3
 ) -> PowerDnsServer:
-    """Start ``pdns_server`` in ``workdir`` with ``zones`` created through its API."""
+    """Start ``pdns_server`` in ``workdir`` with ``zones`` created through its API.
+
+    A port taken between choosing and binding it makes the server exit; then it
+    is started again on fresh ports.
+    """
+    for attempt in range(attempts):
+        try:
+            return _start_once(workdir / f"run{attempt}", zones)
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(workdir: Path, zones: tuple[str, ...]) -> PowerDnsServer:
     workdir.mkdir(parents=True, exist_ok=True)
     server = PowerDnsServer(
         workdir=workdir,
