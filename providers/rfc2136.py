@@ -13,7 +13,6 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
-import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdatatype

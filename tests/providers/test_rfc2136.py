@@ -306,3 +306,13 @@ def test_concurrent_presents_and_cleanups(bind_server: BindServer) -> None:
         )
 
     assert bind_server.read_txt(name) == set()
+
+
+def test_find_zone_with_a_wrong_key_is_an_auth_error(bind_server: BindServer) -> None:
+    # A signed SOA query with a bad key must not read as "no zone here".
+    provider = rfc2136_provider(bind_server, tsig_secret=WRONG_SECRET)
+
+    with pytest.raises(ProviderAuthError, match="SOA query") as caught:
+        provider.find_zone("_acme-challenge.www.example.com")
+
+    assert WRONG_SECRET not in str(caught.value)
