@@ -121,8 +121,24 @@ def _wait_ready(server: PebbleServer, log_path: Path) -> None:
     raise RuntimeError(f"pebble did not start: {log_path.read_text()[-2000:]}")
 
 
-def start_pebble(workdir: Path, dns_server: Nameserver) -> PebbleServer:
-    """Start Pebble, resolving every name (dns-01 included) at ``dns_server``."""
+def start_pebble(
+    workdir: Path, dns_server: Nameserver, attempts: int = 3
+) -> PebbleServer:
+    """Start Pebble, resolving every name (dns-01 included) at ``dns_server``.
+
+    A port taken between choosing and binding it makes Pebble exit; then it is
+    started again on fresh ports.
+    """
+    for attempt in range(attempts):
+        try:
+            return _start_once(workdir / f"run{attempt}", dns_server)
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(workdir: Path, dns_server: Nameserver) -> PebbleServer:
     workdir.mkdir(parents=True, exist_ok=True)
     ca_path, cert_path, key_path = write_tls_files(workdir)
     acme_port = free_port()
