@@ -23,6 +23,7 @@ from hub_client.hub.v1 import (
 )
 from tests.servers.bind import BindServer
 from tests.servers.hub import HubServer
+from tests.servers.pebble import PebbleServer, start_pebble
 from tests.servers.ports import free_port
 
 CONSUMER_ROLE = "managed-challenge-consumer"
@@ -231,3 +232,26 @@ class BridgeProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@pytest.fixture(scope="module")
+def bridge_process(
+    tmp_path_factory: pytest.TempPathFactory, example_hub: HubServer
+) -> Iterator[BridgeProcess]:
+    """``hub-bridge`` running against the module's hub."""
+    with BridgeProcess(
+        example_hub.address, tmp_path_factory.mktemp("bridge")
+    ) as bridge:
+        yield bridge
+
+
+@pytest.fixture(scope="module")
+def pebble(
+    tmp_path_factory: pytest.TempPathFactory, example_bind: BindServer
+) -> Iterator[PebbleServer]:
+    """Pebble checking dns-01 answers on the module's BIND9."""
+    server = start_pebble(tmp_path_factory.mktemp("pebble"), example_bind.nameserver)
+    try:
+        yield server
+    finally:
+        server.stop()
