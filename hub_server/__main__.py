@@ -35,7 +35,9 @@ def setup_logging(settings: Settings) -> None:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         )
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
+    logging.basicConfig(
+        level=settings.log_level.upper(), handlers=[handler], force=True
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

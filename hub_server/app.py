@@ -29,14 +29,25 @@ from hub_client.hub.v1 import (
     token_pb2,
     token_pb2_grpc,
 )
-from hub_server.auth import Authenticator, FailureThrottle, hash_secret, new_client_id, new_secret
-from hub_server.config import Settings
+from hub_server.auth import (
+    Authenticator,
+    FailureThrottle,
+    hash_secret,
+    new_client_id,
+    new_secret,
+)
+from hub_server.config import ConfigError, Settings
 from hub_server.interceptor import HubInterceptor
 from hub_server.runtime import start_executor, stop_executor
+from hub_server.services.challenges import ChallengeService
+from hub_server.services.credentials import CredentialService
 from hub_server.services.principals import PrincipalService, RoleService
 from hub_server.services.tokens import AuditService, TokenService
+from providers.base import Nameserver, Provider, ProviderContext, provider_type
+from providers.embedded_server import EmbeddedDnsServer
 from storage import models
 from storage.database import open_database
+from storage.embedded_store import DatabaseRecordStore
 from storage.secretbox import SecretBox, load_master_key
 
 logger = logging.getLogger(__name__)
@@ -59,19 +70,41 @@ MAX_METADATA_BYTES = 16 * 1024
 
 @dataclass
 class Hub:
-    """What a running hub holds: settings, its database and its secret box."""
+    """What a running hub holds: settings, its secret box, what providers borrow."""
 
     settings: Settings
     secret_box: SecretBox
+    provider_context: ProviderContext
+
+    def build_provider(self, row: models.StoredCredential) -> Provider:
+        """A provider for a stored credential, its secrets decrypted in memory only."""
+        cls = provider_type(row.provider_type)
+        params = {**json.loads(row.parameters), **self.secret_box.decrypt(row.secrets)}
+        return cls(params, self.provider_context)
+
+
+def _nameservers(field: str, texts: list[str]) -> list[Nameserver]:
+    try:
+        return [Nameserver.parse(text) for text in texts]
+    except ValueError:
+        raise ConfigError(f"setting {field}: expected HOST:PORT addresses") from None
 
 
 def open_hub(settings: Settings, *, create_key: bool = False) -> Hub:
     """Open (and migrate) the database and load the master key."""
-    open_database(settings.effective_database_url, wait_seconds=settings.database_wait_seconds)
-    key = load_master_key(
-        settings.master_key or None, settings.effective_master_key_file, create=create_key
+    open_database(
+        settings.effective_database_url, wait_seconds=settings.database_wait_seconds
     )
-    return Hub(settings, SecretBox(key))
+    key = load_master_key(
+        settings.master_key or None,
+        settings.effective_master_key_file,
+        create=create_key,
+    )
+    context = ProviderContext(
+        resolvers=_nameservers("resolvers", settings.resolvers),
+        authoritative_port=settings.authoritative_port,
+    )
+    return Hub(settings, SecretBox(key), context)
 
 
 def initialise(settings: Settings) -> tuple[Path, bool]:
@@ -126,7 +159,9 @@ def _server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
         return None
     key = Path(settings.tls_key).read_bytes()
     cert = Path(settings.tls_cert).read_bytes()
-    client_ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+    client_ca = (
+        Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+    )
     return grpc.ssl_server_credentials(
         [(key, cert)],
         root_certificates=client_ca,
@@ -146,7 +181,11 @@ class HubServer:
         self.settings = settings
         self.hub = open_hub(settings)
         start_executor(settings.workers)
-        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        self.health = (
+            health.aio.HealthServicer()
+            if hasattr(health, "aio")
+            else health.HealthServicer()
+        )
         self.server = grpc.aio.server(
             interceptors=[
                 HubInterceptor(
@@ -155,15 +194,14 @@ class HubServer:
             ],
             options=[("grpc.max_metadata_size", MAX_METADATA_BYTES)],
         )
+        self.challenges = ChallengeService(self.hub)
+        self.embedded: EmbeddedDnsServer | None = None
         self._add_services()
         self.port = 0
 
     def _add_services(self) -> None:
-        from hub_server.services.challenges import ChallengeService
-        from hub_server.services.credentials import CredentialService
-
         challenge_pb2_grpc.add_ChallengeServiceServicer_to_server(
-            ChallengeService(self.hub), self.server
+            self.challenges, self.server
         )
         credential_pb2_grpc.add_CredentialServiceServicer_to_server(
             CredentialService(self.hub), self.server
@@ -180,6 +218,7 @@ class HubServer:
         )
 
     async def start(self) -> None:
+        await self._start_embedded_dns()
         credentials = _server_credentials(self.settings)
         if credentials is None:
             self.port = self.server.add_insecure_port(self.settings.listen)
@@ -193,7 +232,26 @@ class HubServer:
         await self.server.start()
         for name in ("", *SERVICE_NAMES):
             await _set_health(self.health, name, health_pb2.HealthCheckResponse.SERVING)
+        self.challenges.engine.start_sweeper()
         logger.info("hub listening on %s", self.settings.listen)
+
+    async def _start_embedded_dns(self) -> None:
+        listen = self.settings.embedded_dns_listen
+        if not listen:
+            return
+        if not self.settings.embedded_dns_zones:
+            raise ConfigError("setting embedded_dns_zones: name at least one zone")
+        address = _nameservers("embedded_dns_listen", [listen])[0]
+        self.embedded = EmbeddedDnsServer(
+            self.settings.embedded_dns_zones, DatabaseRecordStore()
+        )
+        await self.embedded.start(address.host, address.port)
+        self.hub.provider_context.embedded = self.embedded
+        logger.info(
+            "embedded DNS serving %s on %s",
+            ", ".join(self.settings.embedded_dns_zones),
+            address,
+        )
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking calls, let calls in flight finish, close the database."""
@@ -202,6 +260,9 @@ class HubServer:
                 self.health, name, health_pb2.HealthCheckResponse.NOT_SERVING
             )
         await self.server.stop(grace)
+        await self.challenges.engine.stop()
+        if self.embedded is not None:
+            await self.embedded.stop()
         stop_executor()
         models.database_proxy.close()
         logger.info("hub stopped")

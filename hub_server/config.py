@@ -112,7 +112,9 @@ def load_settings(
             raise ConfigError(f"config file {config_file}: {exc}") from None
         for name, raw in document.items():
             if name not in fields:
-                raise ConfigError(f"config file {config_file}: unknown setting {name!r}")
+                raise ConfigError(
+                    f"config file {config_file}: unknown setting {name!r}"
+                )
             values[name] = _convert(name, raw, fields[name])
     for key, raw in environ.items():
         if not key.startswith("HUB_") or key in _CLIENT_VARIABLES:

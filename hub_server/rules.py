@@ -362,3 +362,13 @@ class RuleIndex(Generic[ConfigId]):
             if not holders:
                 del table[entry.base]
         return True
+
+
+def candidate_entries(identifier: str) -> list[str]:
+    """Every entry text that could match ``identifier``, most specific first.
+
+    Stored rule entries are looked up by these texts, so matching against a
+    database of configs costs one indexed query whatever their number.
+    """
+    probes = RuleIndex[str]()._probes(normalize_name(identifier))
+    return [str(RuleEntry(entry_kind, base)) for _, entry_kind, _, base in probes]

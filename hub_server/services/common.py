@@ -18,7 +18,9 @@ MAX_PAGE_SIZE = 1000
 M = TypeVar("M", bound=pw.Model)
 
 
-def page(query: pw.ModelSelect, page_size: int, page_token: str) -> tuple[list[Any], str]:
+def page(
+    query: pw.ModelSelect, page_size: int, page_token: str
+) -> tuple[list[Any], str]:
     """One page of ``query`` (already ordered) and the token for the next."""
     if page_size < 0:
         raise ValidationError("page_size", "must not be negative")
@@ -83,8 +85,9 @@ def mask_paths(
     unknown = paths - allowed
     if unknown:
         raise ValidationError(
-            field, f"path {sorted(unknown)[0]!r} cannot be changed; allowed: "
-            f"{sorted(allowed)}"
+            field,
+            f"path {sorted(unknown)[0]!r} cannot be changed; allowed: "
+            f"{sorted(allowed)}",
         )
     return paths
 

@@ -68,10 +68,14 @@ def check_role_id(role_id: str, field: str = "role_id") -> BuiltinRole:
 class PrincipalService(principal_pb2_grpc.PrincipalServiceServicer):
     """Creates and manages principals and their role assignments."""
 
-    async def CreatePrincipal(self, request: pb.CreatePrincipalRequest, context: Any) -> pb.Principal:
+    async def CreatePrincipal(
+        self, request: pb.CreatePrincipalRequest, context: Any
+    ) -> pb.Principal:
         return await blocking(_create_principal, request)
 
-    async def GetPrincipal(self, request: pb.GetPrincipalRequest, context: Any) -> pb.Principal:
+    async def GetPrincipal(
+        self, request: pb.GetPrincipalRequest, context: Any
+    ) -> pb.Principal:
         return await blocking(lambda: principal_message(get_principal_row(request.id)))
 
     async def ListPrincipals(
@@ -88,7 +92,9 @@ class PrincipalService(principal_pb2_grpc.PrincipalServiceServicer):
 
         return await blocking(run)
 
-    async def UpdatePrincipal(self, request: pb.UpdatePrincipalRequest, context: Any) -> pb.Principal:
+    async def UpdatePrincipal(
+        self, request: pb.UpdatePrincipalRequest, context: Any
+    ) -> pb.Principal:
         return await blocking(_update_principal, request)
 
     async def DeletePrincipal(
@@ -105,10 +111,14 @@ class PrincipalService(principal_pb2_grpc.PrincipalServiceServicer):
 
         return await blocking(run)
 
-    async def AssignRole(self, request: pb.AssignRoleRequest, context: Any) -> pb.RoleAssignment:
+    async def AssignRole(
+        self, request: pb.AssignRoleRequest, context: Any
+    ) -> pb.RoleAssignment:
         return await blocking(_assign_role, request)
 
-    async def RemoveRole(self, request: pb.RemoveRoleRequest, context: Any) -> empty_pb2.Empty:
+    async def RemoveRole(
+        self, request: pb.RemoveRoleRequest, context: Any
+    ) -> empty_pb2.Empty:
         def run() -> empty_pb2.Empty:
             principal = get_principal_row(request.principal_id, "principal_id")
             role = check_role_id(request.role_id)
@@ -176,7 +186,9 @@ def _update_principal(request: pb.UpdatePrincipalRequest) -> pb.Principal:
         )
     if "enabled" in paths:
         if not given.enabled and row.id == current_caller().principal_id:
-            raise ValidationError("principal.enabled", "a principal cannot disable itself")
+            raise ValidationError(
+                "principal.enabled", "a principal cannot disable itself"
+            )
         row.enabled = given.enabled
     row.updated_at = models.utcnow()
     row.save()
@@ -189,7 +201,9 @@ def _assign_role(request: pb.AssignRoleRequest) -> pb.RoleAssignment:
     audit.note(target=f"{principal.id}/{role.id}")
     restrictions = ""
     if request.domain_restrictions.strip():
-        restrictions = str(parse_rule(request.domain_restrictions, "domain_restrictions"))
+        restrictions = str(
+            parse_rule(request.domain_restrictions, "domain_restrictions")
+        )
     try:
         with models.database_proxy.atomic():
             row = models.RoleAssignment.create(
@@ -200,7 +214,9 @@ def _assign_role(request: pb.AssignRoleRequest) -> pb.RoleAssignment:
             )
     except pw.IntegrityError:
         raise AlreadyExistsError(
-            "role assignment", f"{principal.id}/{role.id}", "remove it first to change it"
+            "role assignment",
+            f"{principal.id}/{role.id}",
+            "remove it first to change it",
         ) from None
     return assignment_message(row)
 
@@ -218,7 +234,9 @@ def role_message(role: BuiltinRole) -> role_pb2.Role:
 class RoleService(role_pb2_grpc.RoleServiceServicer):
     """Lists the built-in roles and the actions they grant."""
 
-    async def ListRoles(self, request: role_pb2.ListRolesRequest, context: Any) -> role_pb2.ListRolesResponse:
+    async def ListRoles(
+        self, request: role_pb2.ListRolesRequest, context: Any
+    ) -> role_pb2.ListRolesResponse:
         if request.page_size < 0:
             raise ValidationError("page_size", "must not be negative")
         if request.page_token:
@@ -226,7 +244,9 @@ class RoleService(role_pb2_grpc.RoleServiceServicer):
         roles = [role_message(ROLES[key]) for key in sorted(ROLES)]
         return role_pb2.ListRolesResponse(roles=roles)
 
-    async def GetRole(self, request: role_pb2.GetRoleRequest, context: Any) -> role_pb2.Role:
+    async def GetRole(
+        self, request: role_pb2.GetRoleRequest, context: Any
+    ) -> role_pb2.Role:
         return role_message(check_role_id(request.id, "id"))
 
     async def ListActions(
@@ -238,5 +258,3 @@ class RoleService(role_pb2_grpc.RoleServiceServicer):
                 for name in sorted(ACTIONS)
             ]
         )
-
-

@@ -109,7 +109,9 @@ class TokenService(token_pb2_grpc.TokenServiceServicer):
 
         return await blocking(run)
 
-    async def GetToken(self, request: token_pb2.GetTokenRequest, context: Any) -> token_pb2.Token:
+    async def GetToken(
+        self, request: token_pb2.GetTokenRequest, context: Any
+    ) -> token_pb2.Token:
         return await blocking(lambda: token_message(_get_token_row(request.id)))
 
     async def UpdateToken(
@@ -145,10 +147,14 @@ class TokenService(token_pb2_grpc.TokenServiceServicer):
         )
 
 
-def _create_token(request: token_pb2.CreateTokenRequest) -> token_pb2.CreateTokenResponse:
+def _create_token(
+    request: token_pb2.CreateTokenRequest,
+) -> token_pb2.CreateTokenResponse:
     principal = get_principal_row(request.principal_id, "principal_id")
     title = check_text("title", request.title, required=True, limit=200)
-    description = check_text("description", request.description, required=False, limit=2000)
+    description = check_text(
+        "description", request.description, required=False, limit=2000
+    )
     scope = _check_scope(principal.id, list(request.scope_role_ids), "scope_role_ids")
     expires = (
         _check_expiry(request.expire_time, "expire_time")
@@ -236,9 +242,14 @@ def _list_audit_events(
     event = models.AuditEvent
     query = event.select().order_by(event.time.desc(), event.id.desc())
     if request.principal_id:
-        query = query.where(event.principal_id == check_id("principal_id", request.principal_id))
+        query = query.where(
+            event.principal_id == check_id("principal_id", request.principal_id)
+        )
     if request.action:
-        query = query.where(event.action == check_text("action", request.action, required=True, limit=64))
+        query = query.where(
+            event.action
+            == check_text("action", request.action, required=True, limit=64)
+        )
     if request.name:
         query = query.where(event.name == normalize_name(request.name, "name"))
     if request.outcome:
@@ -254,5 +265,3 @@ def _list_audit_events(
     return audit_pb2.ListAuditEventsResponse(
         events=[audit_message(r) for r in rows], next_page_token=token
     )
-
-

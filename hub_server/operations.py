@@ -1,0 +1,383 @@
+"""Publishing, checking and removing records: operations that survive restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hub_server.locks import name_lock
+from hub_server.runtime import blocking
+from providers.base import Nameserver, Provider
+from providers.errors import ProviderError
+from providers.propagation import PropagationResult, authoritative_for, wait_for_value
+from storage import models
+from storage.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from hub_server.app import Hub
+
+logger = logging.getLogger(__name__)
+
+PRESENTING = "presenting"
+PROPAGATING = "propagating"
+READY = "ready"
+FAILED = "failed"
+CLEANED = "cleaned"
+IN_FLIGHT = frozenset({PRESENTING, PROPAGATING})
+FINAL = frozenset({READY, FAILED, CLEANED})
+
+# An in-flight operation nobody touched for this long lost its hub (a crash, a
+# restart): the sweeper of any hub takes it over. Live checks touch it sooner.
+HEARTBEAT_SECONDS = 5.0
+STALE_SECONDS = 20.0
+DEFAULT_TTL = 60
+
+
+@dataclass
+class Work:
+    """Everything one operation needs, loaded in one go."""
+
+    operation: models.Operation
+    record: models.ChallengeRecord
+    config: models.ManagedChallengeConfig | None
+    credential: models.StoredCredential
+
+
+def load_work(operation_id: str) -> Work:
+    operation = models.Operation.get_or_none(models.Operation.id == operation_id)
+    if operation is None:
+        raise NotFoundError("operation", operation_id)
+    record = operation.record
+    config = models.ManagedChallengeConfig.get_or_none(
+        models.ManagedChallengeConfig.id == record.config_id
+    )
+    credential = models.StoredCredential.get_or_none(
+        models.StoredCredential.id == record.credential_id
+    )
+    if credential is None:
+        raise NotFoundError("stored credential", record.credential_id)
+    return Work(operation, record, config, credential)
+
+
+def update_operation(operation_id: str, **fields: object) -> None:
+    fields["updated_at"] = models.utcnow()
+    models.Operation.update(**fields).where(
+        models.Operation.id == operation_id
+    ).execute()
+
+
+class OperationEngine:
+    """Runs operations as asyncio tasks; waiting holds no worker thread.
+
+    State lives in the database: a task only moves an operation forward, and the
+    sweeper restarts operations whose hub stopped moving them.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- notifications -------------------------------------------------------
+
+    def _notify(self, operation_id: str) -> None:
+        event = self._changed.pop(operation_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait_change(self, operation_id: str, timeout: float) -> None:
+        """Return when this hub changes the operation, or after ``timeout``.
+
+        Changes made by other hubs are seen by the caller's next read; the
+        timeout bounds how late.
+        """
+        event = self._changed.setdefault(operation_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _set(self, operation_id: str, **fields: object) -> None:
+        await blocking(update_operation, operation_id, **fields)
+        self._notify(operation_id)
+
+    # -- running -------------------------------------------------------------
+
+    def start(self, operation_id: str) -> None:
+        """Move an operation forward in the background; no-op if already running."""
+        if operation_id in self._tasks:
+            return
+        task = asyncio.get_running_loop().create_task(self._run(operation_id))
+        self._tasks[operation_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(operation_id, None))
+
+    async def cancel(self, operation_id: str) -> None:
+        task = self._tasks.get(operation_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self, operation_id: str) -> None:
+        try:
+            work = await blocking(load_work, operation_id)
+            if work.operation.state not in IN_FLIGHT:
+                return
+            provider = await blocking(self.hub.build_provider, work.credential)
+            try:
+                await self._advance(work, provider)
+            finally:
+                await blocking(provider.close)
+        except asyncio.CancelledError:
+            raise
+        except ProviderError as exc:
+            logger.info("operation %s failed: %s", operation_id, exc.message)
+            await self._set(operation_id, state=FAILED, reason=exc.message)
+        except Exception:
+            logger.exception("operation %s failed unexpectedly", operation_id)
+            await self._set(
+                operation_id, state=FAILED, reason="internal error; see the hub's log"
+            )
+
+    async def _advance(self, work: Work, provider: Provider) -> None:
+        operation, record, config = work.operation, work.record, work.config
+        if operation.state == PRESENTING:
+            requested = operation.requested_ttl or DEFAULT_TTL
+            try:
+                zone, ttl = await blocking(_write_value, provider, record, requested)
+            except ProviderError:
+                await blocking(_retire_record, record.id)
+                raise
+            note = ""
+            if ttl != requested:
+                note = (
+                    f"ttl {requested} clamped to {ttl} (the provider accepts "
+                    f"{provider.ttl_range.minimum}-{provider.ttl_range.maximum})"
+                )
+            record.zone = zone
+            await self._set(operation.id, state=PROPAGATING, ttl=ttl, reason=note)
+            operation.reason = note
+        if config is not None and config.skip_propagation_check:
+            await self._set(operation.id, state=READY)
+            return
+        servers = await self._servers(record, config, provider)
+        await self._set(operation.id, servers=" ".join(map(str, servers)))
+        timeout = (
+            config.propagation_timeout
+            if config is not None and config.propagation_timeout
+            else self.hub.settings.propagation_timeout
+        )
+        last_beat = time.monotonic()
+
+        async def progress(result: PropagationResult) -> None:
+            nonlocal last_beat
+            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                last_beat = time.monotonic()
+                await self._set(
+                    operation.id, servers_pending=" ".join(map(str, result.missing))
+                )
+
+        result = await wait_for_value(
+            record.validation_name,
+            record.value,
+            servers,
+            timeout,
+            first_interval=self.hub.settings.propagation_first_interval,
+            on_progress=progress,
+        )
+        if result.ok:
+            await self._set(operation.id, state=READY, servers_pending="")
+        else:
+            reason = "; ".join(r for r in (operation.reason, result.reason) if r)
+            await self._set(
+                operation.id,
+                state=FAILED,
+                reason=reason,
+                servers_pending=" ".join(map(str, result.missing)),
+            )
+
+    async def _servers(
+        self,
+        record: models.ChallengeRecord,
+        config: models.ManagedChallengeConfig | None,
+        provider: Provider,
+    ) -> list[Nameserver]:
+        if config is not None and config.nameservers:
+            return [Nameserver.parse(text) for text in config.nameservers.split()]
+        return await authoritative_for(provider, record.zone)
+
+    # -- waiting -------------------------------------------------------------
+
+    async def wait_final(self, operation_id: str) -> models.Operation:
+        """Return the operation once it is READY, FAILED or CLEANED."""
+        while True:
+            operation = await blocking(_get_operation, operation_id)
+            if operation.state in FINAL:
+                return operation
+            await self.wait_change(operation_id, 1.0)
+
+    # -- cleanup and sweeping ------------------------------------------------
+
+    async def remove_record(
+        self, record: models.ChallengeRecord, reason: str
+    ) -> models.Operation | None:
+        """Remove the value a record published; the record and its operation end."""
+        operation = await blocking(_latest_operation, record.id)
+        if operation is not None:
+            await self.cancel(operation.id)
+        credential = await blocking(
+            models.StoredCredential.get_or_none,
+            models.StoredCredential.id == record.credential_id,
+        )
+        if record.zone and credential is not None:
+            provider = await blocking(self.hub.build_provider, credential)
+            try:
+                await blocking(_remove_value, provider, record)
+            finally:
+                await blocking(provider.close)
+        await blocking(_retire_record, record.id)
+        if operation is not None:
+            await self._set(
+                operation.id, state=CLEANED, reason=reason, servers_pending=""
+            )
+            operation = await blocking(_get_operation, operation.id)
+        return operation
+
+    def start_sweeper(self) -> None:
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        if self._sweeper is not None:
+            tasks.append(self._sweeper)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("sweep failed; retrying at the next interval")
+            await asyncio.sleep(self.hub.settings.sweep_interval)
+
+    async def sweep(self) -> None:
+        """Remove records past their age; resume operations whose hub stopped."""
+        stale = await blocking(_stale_operations, STALE_SECONDS)
+        for operation_id in stale:
+            if operation_id not in self._tasks:
+                logger.info("resuming interrupted operation %s", operation_id)
+                self.start(operation_id)
+        expired = await blocking(_expired_records, self.hub.settings.record_max_age)
+        for record in expired:
+            try:
+                await self.remove_record(record, "removed by the sweeper: past its age")
+                logger.info("swept record %s at %s", record.id, record.validation_name)
+            except ProviderError as exc:
+                logger.warning(
+                    "could not sweep record %s at %s: %s",
+                    record.id,
+                    record.validation_name,
+                    exc.message,
+                )
+
+
+def _get_operation(operation_id: str) -> models.Operation:
+    operation = models.Operation.get_or_none(models.Operation.id == operation_id)
+    if operation is None:
+        raise NotFoundError("operation", operation_id)
+    return operation
+
+
+def _latest_operation(record_id: str) -> models.Operation | None:
+    return (
+        models.Operation.select()
+        .where(models.Operation.record == record_id)
+        .order_by(models.Operation.created_at.desc())
+        .first()
+    )
+
+
+def _write_value(
+    provider: Provider, record: models.ChallengeRecord, ttl: int
+) -> tuple[str, int]:
+    """Find the zone and add the value under the name's lock; store the zone."""
+    zone = provider.find_zone(record.validation_name)
+    models.ChallengeRecord.update(zone=zone).where(
+        models.ChallengeRecord.id == record.id
+    ).execute()
+    with name_lock(record.validation_name):
+        written_ttl = provider.add_txt_value(
+            zone, record.validation_name, record.value, ttl
+        )
+    logger.debug("added value at %s in zone %s", record.validation_name, zone)
+    return zone, written_ttl
+
+
+def _remove_value(provider: Provider, record: models.ChallengeRecord) -> None:
+    # Another active record may publish the same value at the same name (two
+    # identifiers sharing one validation name): then the value must stay.
+    shared = (
+        models.ChallengeRecord.select()
+        .where(
+            (models.ChallengeRecord.validation_name == record.validation_name)
+            & (models.ChallengeRecord.value == record.value)
+            & (models.ChallengeRecord.active == True)  # noqa: E712
+            & (models.ChallengeRecord.id != record.id)
+        )
+        .exists()
+    )
+    if shared:
+        return
+    with name_lock(record.validation_name):
+        provider.remove_txt_value(record.zone, record.validation_name, record.value)
+    logger.debug("removed value at %s in zone %s", record.validation_name, record.zone)
+
+
+def _retire_record(record_id: str) -> None:
+    models.ChallengeRecord.update(active=False, removed_at=models.utcnow()).where(
+        models.ChallengeRecord.id == record_id
+    ).execute()
+
+
+def _stale_operations(stale_seconds: float) -> list[str]:
+    cutoff = models.utcnow().timestamp() - stale_seconds
+    import datetime as dt
+
+    limit = dt.datetime.fromtimestamp(cutoff, dt.timezone.utc).replace(tzinfo=None)
+    query = models.Operation.select(models.Operation.id).where(
+        models.Operation.state.in_(sorted(IN_FLIGHT))
+        & (models.Operation.updated_at < limit)
+    )
+    return [row.id for row in query]
+
+
+def _expired_records(default_age: float) -> list[models.ChallengeRecord]:
+    import datetime as dt
+
+    now = models.utcnow()
+    records = models.ChallengeRecord.select().where(
+        models.ChallengeRecord.active == True
+    )  # noqa: E712
+    configs = {
+        c.id: c.max_record_age
+        for c in models.ManagedChallengeConfig.select(
+            models.ManagedChallengeConfig.id,
+            models.ManagedChallengeConfig.max_record_age,
+        )
+    }
+    expired = []
+    oldest_allowed = now - dt.timedelta(
+        seconds=min([default_age, *[a for a in configs.values() if a]])
+    )
+    for record in records.where(models.ChallengeRecord.created_at < oldest_allowed):
+        age = configs.get(record.config_id) or default_age
+        if (now - record.created_at).total_seconds() > age:
+            expired.append(record)
+    return expired
