@@ -244,7 +244,9 @@ def refusal(error: HubClientError, ctx: click.Context | None) -> HubRefusedError
         hint = "start it, or set --address or HUB_ADDRESS"
     elif error.code == grpc.StatusCode.NOT_FOUND and ctx is not None:
         hint = _not_found_hint(ctx)
-    return HubRefusedError(f"{message}; {hint}" if hint else message)
+    if hint and hint not in message:
+        message = f"{message}; {hint}"
+    return HubRefusedError(message)
 
 
 def _unreachable(message: str) -> bool:
@@ -283,12 +285,26 @@ def json_option(function: F) -> F:
 
 def to_dict(message: Message) -> dict[str, Any]:
     """A message as a JSON-ready dict: proto field names, every field present."""
-    return json_format.MessageToDict(
+    result = json_format.MessageToDict(
         message,
         always_print_fields_with_no_presence=True,
         preserving_proto_field_name=True,
         unquote_int64_if_possible=True,
     )
+    _fill_unset(message, result)
+    return result
+
+
+def _fill_unset(message: Message, result: dict[str, Any]) -> None:
+    # Scripts read the same keys every time: an unset message field (a token
+    # without expiry, say) is null rather than missing.
+    for descriptor in message.DESCRIPTOR.fields:
+        if descriptor.message_type is None or descriptor.is_repeated:
+            continue
+        if not message.HasField(descriptor.name):
+            result[descriptor.name] = None
+        elif isinstance(result.get(descriptor.name), dict):
+            _fill_unset(getattr(message, descriptor.name), result[descriptor.name])
 
 
 def emit_json(value: Any) -> None:
