@@ -4,8 +4,8 @@
 set -euo pipefail
 
 packages=(bind9 bind9-dnsutils pdns-server pdns-backend-sqlite3 pebble lego
-          postgresql nghttp2-client)
-commands=(named dig pdns_server - pebble lego pg_ctlcluster h2load)
+          postgresql nghttp2-client iproute2)
+commands=(named dig pdns_server - pebble lego pg_ctlcluster h2load ip)
 
 missing=()
 for i in "${!packages[@]}"; do
