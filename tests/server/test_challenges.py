@@ -1,0 +1,552 @@
+"""PerformChallenge, CleanupChallenge and operations through a real hub and BIND9."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from collections.abc import Iterator
+
+import pytest
+from google.protobuf import timestamp_pb2
+
+from hub_client.client import Credentials, HubClient
+from hub_client.errors import HubClientError
+from hub_client.hub.v1 import audit_pb2, challenge_pb2, credential_pb2
+from hub_server.names import dns01_value
+from tests.bridge.stack import consumer_token, hub_env
+from tests.servers.bind import BindServer
+from tests.servers.hub import HubServer
+
+READY = challenge_pb2.OPERATION_STATE_READY
+FAILED = challenge_pb2.OPERATION_STATE_FAILED
+CLEANED = challenge_pb2.OPERATION_STATE_CLEANED
+PRESENTING = challenge_pb2.OPERATION_STATE_PRESENTING
+PROPAGATING = challenge_pb2.OPERATION_STATE_PROPAGATING
+EXAMPLE_RULE = "example.com; *.example.com"
+
+
+def new_value() -> str:
+    """A fresh dns-01 value: 43 characters of unpadded base64url."""
+    return dns01_value(secrets.token_hex(16))
+
+
+def create_credential(
+    admin: HubClient, params: dict[str, str], provider_type: str = "rfc2136"
+) -> str:
+    """Store a credential; returns its id."""
+    created = admin.credentials.CreateStoredCredential(
+        credential_pb2.CreateStoredCredentialRequest(
+            title=f"{provider_type} for tests",
+            provider_type=provider_type,
+            parameters=params,
+        )
+    )
+    return str(created.id)
+
+
+def create_config(
+    admin: HubClient,
+    credential_id: str,
+    rule: str,
+    *,
+    timeout: int = 30,
+    nameservers: tuple[str, ...] = (),
+    **fields: object,
+) -> challenge_pb2.ManagedChallenge:
+    """A dns-01 config serving ``rule`` through the credential."""
+    return admin.challenges.CreateManagedChallenge(
+        challenge_pb2.CreateManagedChallengeRequest(
+            managed_challenge=challenge_pb2.ManagedChallenge(
+                title=f"config for {rule}",
+                challenge_type="dns-01",
+                credential_id=credential_id,
+                domain_match_rule=rule,
+                propagation=challenge_pb2.PropagationSettings(
+                    timeout_seconds=timeout, nameservers=list(nameservers)
+                ),
+                **fields,  # type: ignore[arg-type]
+            )
+        )
+    )
+
+
+def perform(
+    client: HubClient, identifier: str, value: str, *, wait: bool = True, **extra: str
+) -> challenge_pb2.Operation:
+    return client.challenges.PerformChallenge(
+        challenge_pb2.PerformChallengeRequest(
+            identifier=identifier, value=value, wait=wait, **extra
+        ),
+        timeout=60,
+    )
+
+
+def cleanup(
+    client: HubClient, identifier: str, value: str, **extra: str
+) -> challenge_pb2.CleanupChallengeResponse:
+    return client.challenges.CleanupChallenge(
+        challenge_pb2.CleanupChallengeRequest(
+            identifier=identifier, value=value, **extra
+        ),
+        timeout=60,
+    )
+
+
+def list_records(
+    client: HubClient, name: str = "", state: int = 0
+) -> list[challenge_pb2.ChallengeRecord]:
+    answer = client.challenges.ListRecords(
+        challenge_pb2.ListRecordsRequest(name=name, state=state)  # type: ignore[arg-type]
+    )
+    return list(answer.records)
+
+
+def now_stamp() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(dt.datetime.now(dt.timezone.utc))
+    return stamp
+
+
+def audit_events_since(
+    admin: HubClient, since: timestamp_pb2.Timestamp, action: str
+) -> list[audit_pb2.AuditEvent]:
+    answer = admin.audit.ListAuditEvents(
+        audit_pb2.ListAuditEventsRequest(action=action, start_time=since)
+    )
+    return list(answer.events)
+
+
+def wait_for_state(
+    client: HubClient, operation_id: str, states: set[int], timeout: float = 30
+) -> challenge_pb2.Operation:
+    """Poll GetOperation until the operation reaches one of ``states``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        operation = client.challenges.GetOperation(
+            challenge_pb2.GetOperationRequest(id=operation_id)
+        )
+        if operation.state in states:
+            return operation
+        assert time.monotonic() < deadline, f"still {operation}"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def bind() -> Iterator[BindServer]:
+    """BIND9 with the default test zones."""
+    server = BindServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def bind_hub(
+    tmp_path_factory: pytest.TempPathFactory, bind: BindServer
+) -> Iterator[HubServer]:
+    """A hub that discovers and checks authoritative servers on ``bind``."""
+    with HubServer(tmp_path_factory.mktemp("hub"), env=hub_env(bind)) as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def admin(bind_hub: HubServer) -> Iterator[HubClient]:
+    with bind_hub.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def config(admin: HubClient, bind: BindServer) -> challenge_pb2.ManagedChallenge:
+    """example.com and one label below it, written to ``bind`` by RFC 2136."""
+    return create_config(
+        admin, create_credential(admin, bind.provider_params()), EXAMPLE_RULE
+    )
+
+
+@pytest.fixture(scope="module")
+def consumer(
+    bind_hub: HubServer, admin: HubClient, config: challenge_pb2.ManagedChallenge
+) -> Iterator[HubClient]:
+    """A Managed Challenge Consumer without domain restrictions."""
+    with bind_hub.client(consumer_token(admin, "consumer")) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def api_only(bind_hub: HubServer, admin: HubClient) -> Iterator[HubClient]:
+    """A consumer whose role assignment admits only api.example.com."""
+    credentials = consumer_token(admin, "api only", "api.example.com")
+    with bind_hub.client(credentials) as client:
+        yield client
+
+
+# -- presenting --------------------------------------------------------------
+
+
+def test_wait_returns_ready_once_served(
+    consumer: HubClient, bind: BindServer, config: challenge_pb2.ManagedChallenge
+) -> None:
+    value = new_value()
+
+    operation = perform(consumer, "api.example.com", value)
+
+    assert operation.state == READY
+    assert operation.identifier == "api.example.com"
+    assert operation.validation_name == "_acme-challenge.api.example.com"
+    assert operation.zone == "example.com"
+    assert operation.managed_challenge_id == config.id
+    assert list(operation.servers) == [bind.server]
+    assert list(operation.servers_pending) == []
+    assert (operation.requested_ttl, operation.ttl) == (60, 60)
+    assert bind.read_txt("_acme-challenge.api.example.com") == {value}
+    cleanup(consumer, "api.example.com", value)
+
+
+def test_same_value_again_reuses_the_record(
+    consumer: HubClient, admin: HubClient, bind: BindServer
+) -> None:
+    value = new_value()
+
+    first = perform(consumer, "reuse.example.com", value)
+    again = perform(consumer, "reuse.example.com", value)
+
+    assert again.id == first.id
+    assert again.record_id == first.record_id
+    assert [r.id for r in list_records(admin, "reuse.example.com")] == [first.record_id]
+    assert bind.read_txt("_acme-challenge.reuse.example.com") == {value}
+    cleanup(consumer, "reuse.example.com", value)
+
+
+def test_get_operation_polls_to_ready(consumer: HubClient, bind: BindServer) -> None:
+    value = new_value()
+
+    started = perform(consumer, "poll.example.com", value, wait=False)
+    final = wait_for_state(consumer, started.id, {READY, FAILED})
+
+    assert started.state in (PRESENTING, PROPAGATING, READY)
+    assert final.state == READY
+    assert final.zone == "example.com"
+    assert bind.read_txt("_acme-challenge.poll.example.com") == {value}
+    cleanup(consumer, "poll.example.com", value)
+
+
+def test_get_operation_unknown_id(consumer: HubClient) -> None:
+    with pytest.raises(HubClientError) as caught:
+        consumer.challenges.GetOperation(
+            challenge_pb2.GetOperationRequest(id="op-does-not-exist")
+        )
+
+    assert caught.value.code.name == "NOT_FOUND"
+    assert "op-does-not-exist" in caught.value.message
+
+
+def test_watch_streams_states_to_a_final_one(
+    consumer: HubClient, bind: BindServer
+) -> None:
+    value = new_value()
+    started = perform(consumer, "watch.example.com", value, wait=False)
+
+    stream = consumer.challenges.WatchOperation(
+        challenge_pb2.WatchOperationRequest(id=started.id), timeout=60
+    )
+    updates = list(stream)
+    states = [operation.state for operation in updates]
+
+    # Every change is sent (servers found, say), so a state may repeat; never
+    # the same message twice, and never backwards.
+    assert states[-1] == READY
+    order = [PRESENTING, PROPAGATING, READY]
+    assert [order.index(s) for s in states] == sorted(order.index(s) for s in states)
+    assert all(a != b for a, b in zip(updates, updates[1:]))
+    assert updates[-1].zone == "example.com"
+    cleanup(consumer, "watch.example.com", value)
+
+
+def test_watch_of_a_cleaned_operation_sends_one_and_ends(
+    consumer: HubClient,
+) -> None:
+    value = new_value()
+    operation = perform(consumer, "watched.example.com", value)
+    cleanup(consumer, "watched.example.com", value)
+
+    stream = consumer.challenges.WatchOperation(
+        challenge_pb2.WatchOperationRequest(id=operation.id), timeout=30
+    )
+
+    assert [o.state for o in stream] == [CLEANED]
+
+
+# -- cleaning up -------------------------------------------------------------
+
+
+def test_cleanup_removes_only_its_value_and_is_idempotent(
+    consumer: HubClient, bind: BindServer
+) -> None:
+    apex, wildcard = new_value(), new_value()
+    perform(consumer, "example.com", apex)
+    perform(consumer, "*.example.com", wildcard)
+
+    first = cleanup(consumer, "example.com", apex)
+    served_after_first = bind.read_txt("_acme-challenge.example.com")
+    second = cleanup(consumer, "example.com", apex)
+
+    assert first.removed is True
+    assert first.operation.state == CLEANED
+    assert first.operation.reason == "removed by cleanup"
+    assert served_after_first == {"manual-proof", wildcard}
+    assert second.removed is False
+    assert bind.read_txt("_acme-challenge.example.com") == {"manual-proof", wildcard}
+    cleanup(consumer, "*.example.com", wildcard)
+    assert bind.read_txt("_acme-challenge.example.com") == {"manual-proof"}
+
+
+def test_cleanup_of_a_value_never_presented(consumer: HubClient) -> None:
+    answer = cleanup(consumer, "never.example.com", new_value())
+
+    assert answer.removed is False
+    assert not answer.HasField("operation")
+
+
+# -- listing -----------------------------------------------------------------
+
+
+def test_list_records_filters_by_name_and_state(
+    consumer: HubClient, admin: HubClient
+) -> None:
+    one, two = new_value(), new_value()
+    first = perform(consumer, "list-one.example.com", one)
+    perform(consumer, "list-two.example.com", two)
+
+    by_identifier = list_records(admin, "list-one.example.com")
+    by_validation_name = list_records(admin, "_acme-challenge.list-one.example.com")
+    ready = list_records(admin, "list-one.example.com", READY)
+    failed = list_records(admin, "list-one.example.com", FAILED)
+
+    assert [r.id for r in by_identifier] == [first.record_id]
+    assert [r.id for r in by_validation_name] == [first.record_id]
+    assert [r.value for r in ready] == [one]
+    assert ready[0].state == READY
+    assert ready[0].operation_id == first.id
+    assert ready[0].zone == "example.com"
+    assert failed == []
+    cleanup(consumer, "list-one.example.com", one)
+    cleanup(consumer, "list-two.example.com", two)
+    assert list_records(admin, "list-one.example.com") == []
+
+
+# -- refusals ----------------------------------------------------------------
+
+GOOD = "api.example.com"
+
+
+@pytest.mark.parametrize(
+    ("who", "fields", "code", "message"),
+    [
+        pytest.param(
+            "consumer",
+            {"identifier": ""},
+            "INVALID_ARGUMENT",
+            "identifier",
+            id="identifier-empty",
+        ),
+        pytest.param(
+            "consumer",
+            {"identifier": "a..example.com"},
+            "INVALID_ARGUMENT",
+            "identifier",
+            id="identifier-empty-label",
+        ),
+        pytest.param(
+            "consumer",
+            {"identifier": "*.*.example.com"},
+            "INVALID_ARGUMENT",
+            "identifier",
+            id="identifier-two-wildcards",
+        ),
+        pytest.param(
+            "consumer",
+            {"identifier": "www.example.net"},
+            "FAILED_PRECONDITION",
+            "no managed challenge config serves www.example.net",
+            id="identifier-no-config",
+        ),
+        pytest.param(
+            "consumer",
+            {"record_name": "_acme-challenge.other.example.com"},
+            "INVALID_ARGUMENT",
+            "record_name",
+            id="F24-record-name-other",
+        ),
+        pytest.param(
+            "consumer",
+            {"record_name": "api.example.com"},
+            "INVALID_ARGUMENT",
+            "record_name",
+            id="record-name-without-label",
+        ),
+        pytest.param(
+            "consumer", {"value": ""}, "INVALID_ARGUMENT", "value", id="value-empty"
+        ),
+        pytest.param(
+            "consumer",
+            {"value": "A" * 42},
+            "INVALID_ARGUMENT",
+            "value",
+            id="F23-value-42",
+        ),
+        pytest.param(
+            "consumer",
+            {"value": "A" * 42 + "="},
+            "INVALID_ARGUMENT",
+            "value",
+            id="F23-value-padded",
+        ),
+        pytest.param(
+            "consumer",
+            {"value": "v=spf1 include:evil.test"},
+            "INVALID_ARGUMENT",
+            "value",
+            id="F23-value-spf",
+        ),
+        pytest.param(
+            "api_only",
+            {"identifier": "other.example.com"},
+            "PERMISSION_DENIED",
+            "other.example.com",
+            id="name-outside-restrictions",
+        ),
+        pytest.param(
+            "anonymous",
+            {},
+            "UNAUTHENTICATED",
+            "missing or invalid client credentials",
+            id="no-credentials",
+        ),
+    ],
+)
+def test_refused_perform_changes_nothing(
+    request: pytest.FixtureRequest,
+    bind_hub: HubServer,
+    admin: HubClient,
+    bind: BindServer,
+    config: challenge_pb2.ManagedChallenge,
+    who: str,
+    fields: dict[str, str],
+    code: str,
+    message: str,
+) -> None:
+    client = (
+        HubClient(bind_hub.address, Credentials("nobody", "nothing"))
+        if who == "anonymous"
+        else request.getfixturevalue(who)
+    )
+    call = {"identifier": GOOD, "value": new_value(), **fields}
+    zone_before = bind.zone_records("example.com")
+    records_before = list_records(admin)
+    since = now_stamp()
+
+    with pytest.raises(HubClientError) as caught:
+        client.challenges.PerformChallenge(
+            challenge_pb2.PerformChallengeRequest(**call, wait=True)
+        )
+
+    assert caught.value.code.name == code
+    assert message in caught.value.message
+    assert list_records(admin) == records_before
+    assert bind.zone_records("example.com") == zone_before
+    events = audit_events_since(admin, since, "challenge.request")
+    assert len(events) == 1
+    expected = (
+        "DENIED" if code in ("PERMISSION_DENIED", "UNAUTHENTICATED") else "FAILURE"
+    )
+    assert audit_pb2.AuditOutcome.Name(events[0].outcome) == f"AUDIT_OUTCOME_{expected}"
+    assert events[0].reason == caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("who", "fields", "code", "message"),
+    [
+        pytest.param(
+            "consumer",
+            {"identifier": ""},
+            "INVALID_ARGUMENT",
+            "identifier",
+            id="identifier-empty",
+        ),
+        pytest.param(
+            "consumer",
+            {"identifier": "bad_name.example.com"},
+            "INVALID_ARGUMENT",
+            "identifier",
+            id="identifier-underscore",
+        ),
+        pytest.param(
+            "consumer",
+            {"record_name": "_acme-challenge.other.example.com"},
+            "INVALID_ARGUMENT",
+            "record_name",
+            id="record-name-other",
+        ),
+        pytest.param(
+            "consumer",
+            {"value": "v=spf1 -all"},
+            "INVALID_ARGUMENT",
+            "value",
+            id="value-spf",
+        ),
+        pytest.param(
+            "api_only",
+            {"identifier": "kept.example.com"},
+            "PERMISSION_DENIED",
+            "kept.example.com",
+            id="name-outside-restrictions",
+        ),
+    ],
+)
+def test_refused_cleanup_changes_nothing(
+    request: pytest.FixtureRequest,
+    admin: HubClient,
+    consumer: HubClient,
+    bind: BindServer,
+    who: str,
+    fields: dict[str, str],
+    code: str,
+    message: str,
+) -> None:
+    value = new_value()
+    perform(consumer, "kept.example.com", value)
+    client = request.getfixturevalue(who)
+    call = {"identifier": "kept.example.com", "value": value, **fields}
+    zone_before = bind.zone_records("example.com")
+    since = now_stamp()
+
+    with pytest.raises(HubClientError) as caught:
+        client.challenges.CleanupChallenge(
+            challenge_pb2.CleanupChallengeRequest(**call)
+        )
+
+    assert caught.value.code.name == code
+    assert message in caught.value.message
+    assert bind.zone_records("example.com") == zone_before
+    assert [r.value for r in list_records(admin, "kept.example.com")] == [value]
+    assert len(audit_events_since(admin, since, "challenge.cleanup")) == 1
+    cleanup(consumer, "kept.example.com", value)
+
+
+def test_consumer_may_not_manage_configs(
+    consumer: HubClient, config: challenge_pb2.ManagedChallenge
+) -> None:
+    with pytest.raises(HubClientError) as caught:
+        consumer.challenges.DeleteManagedChallenge(
+            challenge_pb2.DeleteManagedChallengeRequest(id=config.id)
+        )
+
+    assert caught.value.code.name == "PERMISSION_DENIED"
+    assert "challenge.write" in caught.value.message
+
+
+def test_no_secret_in_the_hub_log(bind_hub: HubServer, bind: BindServer) -> None:
+    assert bind.tsig_secret not in bind_hub.log()
+    assert bind_hub.secret not in bind_hub.log()
