@@ -391,6 +391,8 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
             self.engine.start(operation.id)
         if request.wait:
             operation = await self.engine.wait_final(operation.id)
+            # The zone is found while presenting: the record read before is stale.
+            return await blocking(operation_message, operation)
         return operation_message(operation, record)
 
     async def _target_name(
