@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers.hub import HubServer
+from tests.servers.postgres import PostgresServer
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +24,16 @@ def fresh_hub(tmp_path: Path) -> Iterator[HubServer]:
     """A hub of the test's own, for tests that change global state."""
     with HubServer(tmp_path / "hub") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the run; ``create_database()`` makes a fresh one."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a database of its own on the session's PostgreSQL."""
+    return postgres_server.create_database()
