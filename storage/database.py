@@ -41,7 +41,12 @@ def database_from_url(url: str) -> pw.Database:
             raise DatabaseUrlError("database_url: sqlite URL names no file path")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
+        # BEGIN IMMEDIATE: a deferred transaction that reads and then writes
+        # cannot wait for the write lock in WAL mode (SQLITE_BUSY at once,
+        # whatever busy_timeout says), so concurrent writers failed.
+        return pw.SqliteDatabase(
+            path, pragmas=SQLITE_PRAGMAS, timeout=10, lock_type="IMMEDIATE"
+        )
     if parts.scheme in ("postgresql", "postgres"):
         dbname = unquote(parts.path.lstrip("/"))
         if not dbname:
