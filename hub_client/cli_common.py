@@ -242,8 +242,8 @@ def refusal(error: HubClientError, ctx: click.Context | None) -> HubRefusedError
         address = found.settings.address if found is not None else DEFAULT_ADDRESS
         message = f"cannot reach the hub at {address}"
         hint = "start it, or set --address or HUB_ADDRESS"
-    elif error.code == grpc.StatusCode.NOT_FOUND and ctx is not None:
-        hint = _not_found_hint(ctx)
+    elif error.code == grpc.StatusCode.NOT_FOUND:
+        hint = _not_found_hint(message)
     if hint and hint not in message:
         message = f"{message}; {hint}"
     return HubRefusedError(message)
@@ -257,13 +257,23 @@ def _unreachable(message: str) -> bool:
     )
 
 
-def _not_found_hint(ctx: click.Context) -> str | None:
-    group = ctx.parent.info_name if ctx.parent and ctx.parent.parent else None
-    if group in {"principal", "token", "credential", "challenge", "role"}:
-        return f"list the ids with: hubctl {group} list"
-    if group in {"operation", "records"}:
-        return "list records and their operations with: hubctl records list"
-    return None
+# Where to find valid ids, by the kind of object the hub says it did not find.
+_LISTS = {
+    "principal": "hubctl principal list",
+    "role": "hubctl role list",
+    "token": "hubctl token list",
+    "stored credential": "hubctl credential list",
+    "managed challenge config": "hubctl challenge list",
+    "operation": "hubctl records list",
+}
+
+
+def _not_found_hint(message: str) -> str | None:
+    kind = message.split(" '", 1)[0] if " '" in message else ""
+    if kind == "role assignment":
+        return "see the roles a principal holds with: hubctl principal show ID"
+    command = _LISTS.get(kind)
+    return f"list the ids with: {command}" if command else None
 
 
 def json_option(function: F) -> F:

@@ -621,9 +621,11 @@ def _show_operation(operation: challenge_pb2.Operation) -> None:
 
 
 def _ttl_text(operation: challenge_pb2.Operation) -> str:
+    if not operation.ttl:
+        return f"{operation.requested_ttl} (asked)" if operation.requested_ttl else ""
     if operation.requested_ttl and operation.requested_ttl != operation.ttl:
         return f"{operation.ttl} (asked {operation.requested_ttl})"
-    return str(operation.ttl or "")
+    return str(operation.ttl)
 
 
 def _operation_updates(operation_id: str) -> Iterator[challenge_pb2.Operation]:

@@ -121,6 +121,11 @@ def test_role_assignment(hubctl: Hubctl) -> None:
     assert again.code == 1
     assert unassigned.code == 0
     assert "(none)" in hubctl("principal", "show", principal_id).stdout
+    twice = hubctl("principal", "unassign", principal_id, "managed-challenge-consumer")
+    assert twice.code == 1
+    assert _one_error_line(twice).endswith(
+        "see the roles a principal holds with: hubctl principal show ID"
+    )
 
 
 def test_roles(hubctl: Hubctl) -> None:
