@@ -240,13 +240,36 @@ def refusal(error: HubClientError, ctx: click.Context | None) -> HubRefusedError
     if error.code == grpc.StatusCode.UNAVAILABLE and _unreachable(message):
         found = ctx.find_object(State) if ctx is not None else None
         address = found.settings.address if found is not None else DEFAULT_ADDRESS
-        message = f"cannot reach the hub at {address}"
-        hint = "start it, or set --address or HUB_ADDRESS"
+        message, hint = _connection_failure(address, message)
     elif error.code == grpc.StatusCode.NOT_FOUND:
         hint = _not_found_hint(message)
     if hint and hint not in message:
         message = f"{message}; {hint}"
     return HubRefusedError(message)
+
+
+def _connection_failure(address: str, message: str) -> tuple[str, str]:
+    """What went wrong connecting, in words, and what to try."""
+    lowered = message.lower()
+    if "handshake" in lowered and "certificate_verify_failed" in lowered:
+        return (
+            f"TLS handshake with {address} failed: its certificate is not trusted",
+            "give the CA that signed it with --ca-file or HUB_CA_FILE",
+        )
+    if "handshake" in lowered:
+        return (
+            f"TLS handshake with {address} failed",
+            "check --tls, --ca-file and the client certificate",
+        )
+    if "socket closed" in lowered:
+        return (
+            f"the hub at {address} closed the connection",
+            "it may want TLS (--tls or --ca-file) or a client certificate "
+            "(--cert-file and --key-file)",
+        )
+    return f"cannot reach the hub at {address}", (
+        "start it, or set --address or HUB_ADDRESS"
+    )
 
 
 def _unreachable(message: str) -> bool:
