@@ -91,20 +91,23 @@ def _nameservers(field: str, texts: list[str]) -> list[Nameserver]:
 
 
 def open_hub(settings: Settings, *, create_key: bool = False) -> Hub:
-    """Open (and migrate) the database and load the master key."""
+    """Load the master key, then open (and migrate) the database."""
+    # A hub without its key cannot serve; say so before touching the database.
+    secret_box = SecretBox(
+        load_master_key(
+            settings.master_key or None,
+            settings.effective_master_key_file,
+            create=create_key,
+        )
+    )
     open_database(
         settings.effective_database_url, wait_seconds=settings.database_wait_seconds
-    )
-    key = load_master_key(
-        settings.master_key or None,
-        settings.effective_master_key_file,
-        create=create_key,
     )
     context = ProviderContext(
         resolvers=_nameservers("resolvers", settings.resolvers),
         authoritative_port=settings.authoritative_port,
     )
-    return Hub(settings, SecretBox(key), context)
+    return Hub(settings, secret_box, context)
 
 
 def initialise(settings: Settings) -> tuple[Path, bool]:
