@@ -223,15 +223,23 @@ class HubServer:
     async def start(self) -> None:
         await self._start_embedded_dns()
         credentials = _server_credentials(self.settings)
-        if credentials is None:
-            self.port = self.server.add_insecure_port(self.settings.listen)
-            if not _is_loopback(self.settings.listen):
-                logger.warning(
-                    "listening on %s without TLS: set tls_cert and tls_key",
-                    self.settings.listen,
+        try:
+            if credentials is None:
+                self.port = self.server.add_insecure_port(self.settings.listen)
+            else:
+                self.port = self.server.add_secure_port(
+                    self.settings.listen, credentials
                 )
-        else:
-            self.port = self.server.add_secure_port(self.settings.listen, credentials)
+        except RuntimeError as exc:
+            raise ConfigError(
+                f"setting listen: cannot listen on {self.settings.listen} "
+                "(address in use, or not an address of this host)"
+            ) from exc
+        if credentials is None and not _is_loopback(self.settings.listen):
+            logger.warning(
+                "listening on %s without TLS: set tls_cert and tls_key",
+                self.settings.listen,
+            )
         await self.server.start()
         for name in ("", *SERVICE_NAMES):
             await _set_health(self.health, name, health_pb2.HealthCheckResponse.SERVING)
