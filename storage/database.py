@@ -103,7 +103,7 @@ def open_database(
                 raise DatabaseUnavailableError(
                     f"database_url: cannot connect to {describe_url(url)}"
                 ) from exc
-            logger.warning("database not reachable yet, retrying in %.1fs", delay)
+            logger.debug("database not reachable yet, retrying in %.1fs", delay)
             sleep(delay)
             delay = min(delay * 2, 2.0)
     models.database_proxy.initialize(database)
