@@ -36,8 +36,9 @@ DEFAULT_TIMEOUT = 30.0
 # Every list call asks for pages this large and follows next_page_token.
 PAGE_SIZE = 500
 
-_PROFILE_KEYS = {"address", "client_id", "client_secret", "ca_file", "cert_file"}
-_PROFILE_KEYS |= {"key_file"}
+_PROFILE_KEYS = frozenset(
+    {"address", "client_id", "client_secret", "ca_file", "cert_file", "key_file"}
+)
 
 
 class HubRefusedError(click.ClickException):
@@ -69,7 +70,7 @@ class Settings:
 
     address: str = DEFAULT_ADDRESS
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
     tls: bool = False
     ca_file: str | None = None
     cert_file: str | None = None
