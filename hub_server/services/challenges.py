@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -201,10 +202,15 @@ def _check_config_fields(
         servers = []
         for text in settings.nameservers:
             try:
-                servers.append(str(Nameserver.parse(text)))
+                server = Nameserver.parse(text)
+                # The checker queries addresses as given: a host name would fail
+                # at every check instead of here.
+                ipaddress.ip_address(server.host)
+                servers.append(str(server))
             except ValueError:
                 raise ValidationError(
-                    prefix + "propagation.nameservers", f"{text!r} is not HOST:PORT"
+                    prefix + "propagation.nameservers",
+                    f"{text!r} is not IP:PORT (an IP address, port optional)",
                 ) from None
         row.skip_propagation_check = settings.skip_check
         row.propagation_timeout = settings.timeout_seconds
