@@ -215,11 +215,13 @@ def test_token_update_and_revoke(hubctl: Hubctl, hub: Any) -> None:
 
     updated = hubctl("token", "update", token["id"], "--title", "renamed", "--json")
     unexpiring = hubctl("token", "update", token["id"], "--no-expiry", "--json")
+    rescoped = hubctl("token", "update", token["id"], "--role", "hub-viewer", "--json")
     revoked = hubctl("token", "revoke", token["id"], "--json")
     refused = run_hubctl("whoami", env=_as(token, hub))
 
     assert updated.json()["title"] == "renamed"
     assert unexpiring.json()["expire_time"] is None
+    assert rescoped.json()["scope_role_ids"] == ["hub-viewer"]
     assert revoked.json()["revoked"] is True
     assert revoked.json()["status"] == "revoked"
     assert refused.code == 1
