@@ -63,6 +63,7 @@ class _Call:
     caller: Caller | None = None
     presented_client_id: str = ""
     details: audit.AuditDetails = field(default_factory=audit.AuditDetails)
+    finished: bool = False
 
 
 def _peer_host(peer: str) -> str:
@@ -193,7 +194,12 @@ class HubInterceptor(grpc.aio.ServerInterceptor):
         if isinstance(exc, grpc.aio.AbortError):
             call.code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
             return
-        if isinstance(exc, HubError):
+        if isinstance(exc, NotImplementedError):
+            call.code, call.reason = (
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"{call.method} is not served by this hub",
+            )
+        elif isinstance(exc, HubError):
             call.code, call.reason = status_for(exc)
             if call.code is grpc.StatusCode.INTERNAL:
                 logger.error("%s failed", call.method, exc_info=exc)
@@ -203,10 +209,16 @@ class HubInterceptor(grpc.aio.ServerInterceptor):
                 "internal error; the hub's log has the details",
             )
             logger.error("%s failed unexpectedly", call.method, exc_info=exc)
+        # Record the call before answering: abort sends the status at once, and
+        # a caller reading the audit trail next must find this event.
+        await self._finish(call)
         await context.abort(call.code, call.reason)
 
     async def _finish(self, call: _Call) -> None:
         """Log one line for the call and write its audit event when one is due."""
+        if call.finished:
+            return
+        call.finished = True
         duration_ms = (time.perf_counter() - call.started) * 1000
         principal = call.caller.principal_id if call.caller else "-"
         logger.info(
