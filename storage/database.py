@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import peewee as pw
@@ -55,7 +56,8 @@ def database_from_url(url: str) -> pw.Database:
             port = parts.port
         except ValueError as exc:
             raise DatabaseUrlError("database_url: port is not a number") from exc
-        options: dict[str, object] = dict(parse_qsl(parts.query))
+        # Query parameters go to the driver as they are (sslmode=require, ...).
+        options: dict[str, Any] = dict(parse_qsl(parts.query))
         return pw.PostgresqlDatabase(
             dbname,
             user=unquote(parts.username) if parts.username else None,
