@@ -228,13 +228,14 @@ def _served(address: str, name: str) -> bool:
     return True
 
 
-def test_a_second_run_changes_nothing_and_sigterm_stops_all(
+def test_ctrl_c_stops_all_and_a_second_run_changes_nothing(
     make_run: MakeRun,
 ) -> None:
-    # The module's run is stopped first; the same copy starts again.
-    os.killpg(make_run.process.pid, signal.SIGTERM)
+    # Ctrl-C in a terminal: make, devrun and its children all get SIGINT.
+    os.killpg(make_run.process.pid, signal.SIGINT)
     make_run.stop()
     assert "stopping" in make_run.output
+    assert "hub stopped" in make_run.log()
     assert not _served(make_run.env["HUB_EMBEDDED_DNS_LISTEN"], "demo.test")
 
     again = _start(make_run.workdir, make_run.env, DEVRUN)
