@@ -217,7 +217,9 @@ class OperationEngine:
             operation = await blocking(_get_operation, operation_id)
             if operation.state in FINAL:
                 return operation
-            await self.wait_change(operation_id, 1.0)
+            # A task of this hub wakes us on every change; an operation another
+            # hub runs is read again each second.
+            await self.wait_change(operation_id, 5.0 if operation_id in self._tasks else 1.0)
 
     # -- cleanup and sweeping ------------------------------------------------
 
