@@ -450,8 +450,9 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
                 )
             operation = models.Operation.create(
                 # 128 random bits: the id doubles as the handle of an anonymous
-                # status poll, so it must not be guessable.
-                id=f"op-{secrets.token_hex(16)}",
+                # status poll, so it must not be guessable. Base64url keeps it
+                # within the 32 characters of the id column (PostgreSQL enforces).
+                id=f"op-{secrets.token_urlsafe(16)}",
                 record=record.id,
                 state=ops.PRESENTING,
                 requested_ttl=config.ttl,
