@@ -1,4 +1,4 @@
-"""Two hubs sharing one PostgreSQL database: no lost values, either hub finishes work."""
+"""Two hubs on one PostgreSQL database: no value lost, either hub finishes work."""
 
 from __future__ import annotations
 
