@@ -5,7 +5,9 @@ loopback, then prints:
 
 - requests per second of ``POST /httpreq/present`` through bridge and hub, and of
   a bare endpoint on the same stack (Starlette on uvicorn, one process each),
-  measured with h2load over HTTP/1.1; and their ratio;
+  measured with h2load over HTTP/1.1; and their ratio. The same PerformChallenge
+  sent straight to the hub over gRPC, at the same concurrency, shows how much of
+  the gap is the hub's;
 - seconds for lego to get one certificate for example.com, *.example.com and
   www.example.com through bridge and hub, and with lego's own rfc2136 provider
   on the same BIND9 and Pebble; and their ratio.
@@ -17,6 +19,7 @@ authentication path, not of DNS updates.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -28,10 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import grpc.aio
 import httpx
 
 from hub_client.bridge import key_authorization_digest
 from hub_client.client import Credentials
+from hub_client.hub.v1 import challenge_pb2, challenge_pb2_grpc
 from tests.bridge.stack import (
     BridgeProcess,
     consumer_token,
@@ -179,6 +184,9 @@ def rfc2136_env(bind: BindServer) -> dict[str, str]:
         "RFC2136_POLLING_INTERVAL": "1",
         "RFC2136_PROPAGATION_TIMEOUT": "60",
         "RFC2136_TTL": "60",
+        # lego solves rfc2136 challenges one by one, 60 s apart by default; one
+        # second keeps the comparison about the update path, not that pause.
+        "RFC2136_SEQUENCE_INTERVAL": "1",
     }
 
 
@@ -235,6 +243,29 @@ def throughput(workdir: Path, bridge: BridgeProcess, credentials: Credentials) -
     print(f"  bare Starlette endpoint   {bare_rate:10.0f} req/s")
     print(f"  bridge + hub              {bridge_rate:10.0f} req/s")
     print(f"  ratio bridge/bare         {bridge_rate / bare_rate:10.3f}")
+    grpc_rate = asyncio.run(direct_grpc_rate(bridge.hub_address, credentials, value))
+    print(f"  hub over gRPC, no bridge  {grpc_rate:10.0f} req/s")
+    print(f"  ratio bridge/gRPC         {bridge_rate / grpc_rate:10.3f}")
+
+
+async def direct_grpc_rate(address: str, credentials: Credentials, value: str) -> float:
+    """PerformChallenge calls per second straight to the hub, CONNECTIONS at once."""
+    request = challenge_pb2.PerformChallengeRequest(
+        identifier="www.example.com", value=value, wait=True
+    )
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = challenge_pb2_grpc.ChallengeServiceStub(channel)
+
+        async def worker(calls: int) -> None:
+            for _ in range(calls):
+                await stub.PerformChallenge(request, metadata=credentials.metadata())
+
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(worker(REQUESTS // CONNECTIONS) for _ in range(CONNECTIONS))
+        )
+        elapsed = time.perf_counter() - started
+    return (REQUESTS // CONNECTIONS) * CONNECTIONS / elapsed
 
 
 def issuance(

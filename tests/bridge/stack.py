@@ -159,6 +159,7 @@ class BridgeProcess:
     def __init__(
         self, hub_address: str, workdir: Path, env: Mapping[str, str] | None = None
     ) -> None:
+        self.hub_address = hub_address
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "bridge.log"
