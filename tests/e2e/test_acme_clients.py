@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from tests.bridge.stack import BridgeProcess, acme_txt_values
 from tests.e2e.certify_client import CertifyChallengeClient, obtain_certificate
 from tests.servers.bind import BindServer
 from tests.servers.hub import HubServer
-from tests.servers.pebble import PebbleServer
+from tests.servers.pebble import PebbleServer, write_tls_files
 
 DOMAINS = ("example.com", "*.example.com", "www.example.com")
 # Where a leftover challenge value would sit for DOMAINS.
@@ -197,3 +198,18 @@ def test_certify_api_client_gets_a_certificate(
     assert certify.polls >= 1
     assert time.monotonic() - started < 120
     assert acme_txt_values(example_bind, VALIDATED) == {}
+
+
+def test_bridge_serves_tls_when_configured(
+    tmp_path: Path, example_hub: HubServer
+) -> None:
+    ca_file, cert_file, key_file = write_tls_files(tmp_path)
+    env = {"HUB_BRIDGE_TLS_CERT": str(cert_file), "HUB_BRIDGE_TLS_KEY": str(key_file)}
+
+    with BridgeProcess(example_hub.address, tmp_path, env, scheme="https") as bridge:
+        context = ssl.create_default_context(cafile=str(ca_file))
+        response = httpx.get(f"{bridge.url}/healthz", verify=context, timeout=5)
+
+    assert bridge.url.startswith("https://")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
