@@ -206,7 +206,9 @@ class BridgeSettings:
         return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def problem(status: int, detail: str) -> JSONResponse:
+def problem(
+    status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """An RFC 9457 problem document."""
     body = {
         "type": "about:blank",
@@ -214,9 +216,9 @@ def problem(status: int, detail: str) -> JSONResponse:
         "status": status,
         "detail": detail,
     }
-    headers = (
-        {"WWW-Authenticate": 'Basic realm="challenge-hub"'} if status == 401 else {}
-    )
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="challenge-hub"'
     return JSONResponse(
         body, status_code=status, media_type="application/problem+json", headers=headers
     )
@@ -236,7 +238,7 @@ async def _hub_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return problem(exc.status_code, exc.detail)
+    return problem(exc.status_code, exc.detail, exc.headers)
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -254,8 +256,12 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
 
     try:
         document = json.loads(b"".join(chunks) or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequestError(f"the body is not JSON: {exc}") from exc
+    except UnicodeDecodeError:
+        # Its message quotes a byte of the body, which may hold a secret.
+        raise BadRequestError("the body is not JSON: not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        # Only the position is quoted, never the text around it.
+        raise BadRequestError(f"the body is not JSON: {exc.msg} at {exc.pos}") from None
     if not isinstance(document, dict):
         raise BadRequestError("the body must be a JSON object")
     # Certify and lego spell field names differently (AuthKey, keyAuth, fqdn).

@@ -283,3 +283,33 @@ async def test_access_log_one_line_without_credentials(
     ours = [r for r in caplog.records if r.name.startswith("hub_client")]
     assert all(SECRET not in record.getMessage() for record in ours)
     assert all(VALUE not in record.getMessage() for record in ours)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        pytest.param("GET", "/no/such/route", 404, id="unknown-route"),
+        pytest.param("GET", "/httpreq/present", 405, id="wrong-method"),
+    ],
+)
+async def test_routing_errors_are_problem_documents(
+    bridge: httpx.AsyncClient, method: str, path: str, status: int
+) -> None:
+    response = await bridge.request(method, path)
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == status
+    if status == 405:
+        assert response.headers["allow"] == "POST"
+
+
+async def test_body_not_utf8_is_refused_without_echoing_it(
+    bridge: httpx.AsyncClient,
+) -> None:
+    response = await bridge.post(
+        "/httpreq/present", content=b'{"value": "\xff\xfe"}', headers=basic("i", SECRET)
+    )
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "the body is not JSON: not UTF-8"
