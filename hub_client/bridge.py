@@ -369,18 +369,30 @@ class Bridge:
     def __init__(self, settings: BridgeSettings) -> None:
         self.settings = settings
         self.channel: grpc.aio.Channel | None = None
+        self._challenges: challenge_pb2_grpc.ChallengeServiceStub | None = None
+        self._health: health_pb2_grpc.HealthStub | None = None
 
-    def _channel(self) -> grpc.aio.Channel:
-        if self.channel is None:
+    def attach(self, channel: grpc.aio.Channel | None) -> None:
+        """Call the hub over ``channel`` from now on; None detaches."""
+        self.channel = channel
+        # Stubs are built once: each one makes a callable per method.
+        if channel is None:
+            self._challenges = self._health = None
+        else:
+            self._challenges = challenge_pb2_grpc.ChallengeServiceStub(channel)
+            self._health = health_pb2_grpc.HealthStub(channel)
+
+    def challenges(self) -> challenge_pb2_grpc.ChallengeServiceStub:
+        if self._challenges is None:
             raise RuntimeError("the bridge is not started")
-        return self.channel
+        return self._challenges
 
     async def perform(
         self, credentials: Credentials, request: challenge_pb2.PerformChallengeRequest
     ) -> challenge_pb2.Operation:
         """Ask the hub to publish; a waited-for failure becomes a 502."""
         deadline = WAIT_DEADLINE_SECONDS if request.wait else CALL_DEADLINE_SECONDS
-        stub = challenge_pb2_grpc.ChallengeServiceStub(self._channel())
+        stub = self.challenges()
         try:
             operation: challenge_pb2.Operation = await stub.PerformChallenge(
                 request, metadata=credentials.metadata(), timeout=deadline
@@ -398,7 +410,7 @@ class Bridge:
         self, credentials: Credentials, request: challenge_pb2.CleanupChallengeRequest
     ) -> challenge_pb2.CleanupChallengeResponse:
         """Ask the hub to remove a value."""
-        stub = challenge_pb2_grpc.ChallengeServiceStub(self._channel())
+        stub = self.challenges()
         try:
             response: challenge_pb2.CleanupChallengeResponse = (
                 await stub.CleanupChallenge(
@@ -455,7 +467,7 @@ class Bridge:
     async def _status_only(self, operation_id: str) -> challenge_pb2.Operation:
         # Certify polls without credentials; the hub answers such calls with the
         # state and times only, and only when asked for exactly that.
-        stub = challenge_pb2_grpc.ChallengeServiceStub(self._channel())
+        stub = self.challenges()
         try:
             operation: challenge_pb2.Operation = await stub.GetOperation(
                 challenge_pb2.GetOperationRequest(id=operation_id),
@@ -526,7 +538,9 @@ class Bridge:
 
     async def healthz(self, request: Request) -> Response:
         """200 when the hub answers SERVING, 503 otherwise."""
-        stub = health_pb2_grpc.HealthStub(self._channel())
+        if self._health is None:
+            raise RuntimeError("the bridge is not started")
+        stub = self._health
         try:
             answer = await stub.Check(
                 health_pb2.HealthCheckRequest(service=""),
@@ -644,15 +658,16 @@ def create_app(
         if channel is not None:
             yield
             return
-        bridge.channel = open_hub_channel(settings)
+        opened = open_hub_channel(settings)
+        bridge.attach(opened)
         logger.debug("bridge calls the hub at %s", settings.hub_address)
         try:
             yield
         finally:
-            await bridge.channel.close()
-            bridge.channel = None
+            bridge.attach(None)
+            await opened.close()
 
-    bridge.channel = channel
+    bridge.attach(channel)
 
     routes = [
         Route(f"{CERTIFY_PREFIX}/request", bridge.certify_request, methods=["POST"]),
