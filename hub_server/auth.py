@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import threading
 import time
@@ -28,8 +29,20 @@ _HASHER = pbkdf2_sha256.using(rounds=120000)
 LAST_USED_RESOLUTION = 60.0
 
 
+CLIENT_ID_PATTERN = re.compile(r"hub_[0-9a-f]{20}")
+
+
 def new_client_id() -> str:
     return f"hub_{secrets.token_hex(10)}"
+
+
+def loggable_client_id(client_id: str) -> str:
+    """The presented client id if it has the form of one, else a placeholder.
+
+    A caller who swaps id and secret must not get its secret into the audit
+    trail, so anything that is not shaped like a client id is not recorded.
+    """
+    return client_id if CLIENT_ID_PATTERN.fullmatch(client_id) else "(malformed)"
 
 
 def new_secret() -> str:
@@ -244,6 +257,7 @@ class Authenticator:
             models.Token.update(last_used_at=now).where(
                 models.Token.id == token.id
             ).execute()
+            token.last_used_at = now
 
 
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(32))

@@ -20,6 +20,7 @@ from hub_server.auth import (
     Caller,
     FailureThrottle,
     credentials_from_metadata,
+    loggable_client_id,
 )
 from hub_server.errors import AuthenticationError, PermissionDeniedError
 from hub_server.runtime import blocking
@@ -160,7 +161,7 @@ class HubInterceptor(grpc.aio.ServerInterceptor):
             await self._slow_down(call, "")
             raise AuthenticationError()
         client_id, secret = credentials
-        call.presented_client_id = client_id[:64]
+        call.presented_client_id = loggable_client_id(client_id)
         try:
             caller = await blocking(
                 self._authenticator.authenticate, client_id, secret, call.peer

@@ -7,6 +7,7 @@ from typing import Any
 
 from hub_client.hub.v1 import audit_pb2, audit_pb2_grpc, token_pb2, token_pb2_grpc
 from hub_server import audit
+from hub_server.actions import ROLES
 from hub_server.auth import hash_secret, new_client_id, new_secret
 from hub_server.errors import ValidationError
 from hub_server.interceptor import current_caller
@@ -22,7 +23,6 @@ from hub_server.services.common import (
 )
 from hub_server.services.principals import (
     assignment_message,
-    check_role_id,
     get_principal_row,
     principal_message,
 )
@@ -67,7 +67,9 @@ def _check_scope(principal_id: str, role_ids: list[str], field: str) -> str:
     }
     scope: list[str] = []
     for role_id in role_ids:
-        role = check_role_id(role_id, field)
+        role = ROLES.get(role_id.strip())
+        if role is None:
+            raise ValidationError(field, f"unknown role {role_id.strip()!r}")
         if role.id not in held:
             raise ValidationError(
                 field, f"principal {principal_id} does not hold role {role.id!r}"

@@ -390,9 +390,15 @@ def test_a_name_outside_the_restriction_writes_one_denied_event(
             id="wrong-secret",
         ),
         pytest.param(
-            lambda a: Credentials("hub_unknown", "whatever"),
-            lambda a: "hub_unknown",
+            lambda a: Credentials("hub_" + "0" * 20, "whatever"),
+            lambda a: "hub_" + "0" * 20,
             id="unknown-client-id",
+        ),
+        # A caller that swaps id and secret must not get the secret recorded.
+        pytest.param(
+            lambda a: Credentials("swapped-" + "s" * 43, a.viewer.client_id),
+            lambda a: "(malformed)",
+            id="not-shaped-like-a-client-id",
         ),
         pytest.param(lambda a: None, lambda a: "", id="no-credentials"),
     ],

@@ -330,8 +330,8 @@ VALIDATION_CASES = [
         lambda p, t: token_pb2.CreateTokenRequest(
             principal_id=p, title="x", scope_role_ids=["superuser"]
         ),
-        grpc.StatusCode.NOT_FOUND,
-        "role 'superuser' not found",
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "scope_role_ids: unknown role 'superuser'",
         id="create-scope-role-unknown",
     ),
     pytest.param(
