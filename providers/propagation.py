@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 #: Seconds one query may take before the next resolver is tried.
 QUERY_TIMEOUT = 2.0
 
+#: How a server's answer with a CNAME at the checked name is described.
+CNAME_ANSWER = "the name is a CNAME"
+
 #: CNAMEs followed at most, so a loop ends.
 MAX_CNAME_CHAIN = 8
 
@@ -244,6 +247,12 @@ async def _serves_value(
     rcode = response.rcode()
     if rcode != dns.rcode.NOERROR:
         return False, dns.rcode.to_text(rcode)
+    cname = dnsutil.first_rrset(response, name, dns.rdatatype.CNAME)
+    if cname is not None:
+        # RFC 1034 3.6.2: no other data may live beside a CNAME, so a value
+        # written at this name can never be served here.
+        target = dnsutil.from_dns_name(cname[0].target)
+        return False, f"{CNAME_ANSWER} to {target}; follow CNAMEs or write there"
     served = {dnsutil.unquote(text) for text in dnsutil.txt_values(response, name)}
     if dnsutil.unquote(value) in served:
         return True, "served"
@@ -293,6 +302,7 @@ async def wait_for_value(
                 ready.append(server)
         pending = [server for server in pending if server not in ready]
         elapsed = time.monotonic() - started
+        cname_at_name = any(last_answer[s].startswith(CNAME_ANSWER) for s in pending)
 
         if not pending:
             logger.debug(
@@ -305,7 +315,7 @@ async def wait_for_value(
             False, tuple(ready), tuple(pending), reason, elapsed, polls
         )
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or cname_at_name:
             logger.debug("propagation of %s timed out: %s", name, reason)
             return result
         if on_progress is not None:

@@ -368,6 +368,22 @@ def test_F17_tsig_algorithm_spelling(
     assert served == {value}
 
 
+def test_cname_at_the_validation_name_fails_at_once_without_following(
+    consumer: HubClient, bind: BindServer
+) -> None:
+    # Runs before F25 adds a config that follows CNAMEs for www.example.com.
+    value = new_value()
+
+    operation = perform(consumer, "www.example.com", value)
+    cleanup(consumer, "www.example.com", value)
+
+    assert operation.state == FAILED
+    assert operation.validation_name == "_acme-challenge.www.example.com"
+    assert "the name is a CNAME to www.acme.example.org" in operation.reason
+    assert bind.server in operation.reason
+    assert bind.read_txt("www.acme.example.org") == set()
+
+
 def test_F25_cname_delegation_followed(
     admin: HubClient, consumer: HubClient, credential_id: str, bind: BindServer
 ) -> None:
