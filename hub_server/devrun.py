@@ -231,8 +231,16 @@ def usage(settings: Settings, bridge_url: str, created: list[str]) -> str:
 
 
 def _admin_client(settings: Settings) -> HubClient:
-    profile = json.loads(settings.admin_credentials_file.read_text())
-    credentials = Credentials(profile["client_id"], profile["client_secret"])
+    path = settings.admin_credentials_file
+    try:
+        profile = json.loads(path.read_text())
+        credentials = Credentials(profile["client_id"], profile["client_secret"])
+    except (OSError, ValueError, KeyError) as exc:
+        # init never writes the file twice, so a lost one cannot come back.
+        raise DevRunError(
+            f"cannot read the administrator credentials {path}; remove "
+            f"{settings.data_dir} to start a new hub"
+        ) from exc
     return HubClient(settings.listen, credentials)
 
 
