@@ -14,6 +14,7 @@ from hub_client.cli_common import (
     HubRefusedError,
     call,
     emit_json,
+    emit_removed,
     enum_word,
     future_time,
     json_option,
@@ -242,7 +243,7 @@ def principal_remove(principal_id: str) -> None:
     """Delete a principal with its role assignments and tokens."""
     request = principal_pb2.DeletePrincipalRequest(id=principal_id)
     call(state().client().principals.DeletePrincipal, request)
-    _emit_removed("principal", principal_id)
+    emit_removed("principal", principal_id)
 
 
 @principal.command("assign")
@@ -282,13 +283,6 @@ def principal_unassign(principal_id: str, role_id: str) -> None:
         emit_json({"principal_id": principal_id, "role_id": role_id, "removed": True})
     else:
         click.echo(f"Removed {role_id} from {principal_id}.")
-
-
-def _emit_removed(kind: str, item_id: str) -> None:
-    if state().json:
-        emit_json({"id": item_id, "removed": True})
-    else:
-        click.echo(f"Removed {kind} {item_id}.")
 
 
 # --- role -----------------------------------------------------------------------

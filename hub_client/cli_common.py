@@ -482,3 +482,11 @@ def read_secrets(names: Sequence[str]) -> dict[str, str]:
                 )
             secrets[key] = line.rstrip("\r\n")
     return secrets
+
+
+def emit_removed(kind: str, item_id: str) -> None:
+    """Report a removal: an object with the id for --json, a sentence otherwise."""
+    if state().json:
+        emit_json({"id": item_id, "removed": True})
+    else:
+        click.echo(f"Removed {kind} {item_id}.")

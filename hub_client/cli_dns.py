@@ -15,6 +15,7 @@ from hub_client.cli_common import (
     call,
     check_secret_arguments,
     emit_json,
+    emit_removed,
     enum_word,
     json_option,
     key_values,
@@ -48,13 +49,6 @@ _POLL_SECONDS = 1.0
 
 def _state_word(value: int) -> str:
     return enum_word(value, challenge_pb2.OperationState, "OPERATION_STATE_")
-
-
-def _emit_removed(kind: str, item_id: str) -> None:
-    if state().json:
-        emit_json({"id": item_id, "removed": True})
-    else:
-        click.echo(f"Removed {kind} {item_id}.")
 
 
 # --- credential -----------------------------------------------------------------
@@ -281,7 +275,7 @@ def credential_remove(credential_id: str) -> None:
     """Delete a credential no managed challenge uses."""
     request = credential_pb2.DeleteStoredCredentialRequest(id=credential_id)
     call(state().client().credentials.DeleteStoredCredential, request)
-    _emit_removed("credential", credential_id)
+    emit_removed("credential", credential_id)
 
 
 @credential.command("test")
@@ -552,7 +546,7 @@ def challenge_remove(challenge_id: str) -> None:
     """Delete a config; records it published stay until cleaned up or swept."""
     request = challenge_pb2.DeleteManagedChallengeRequest(id=challenge_id)
     call(state().client().challenges.DeleteManagedChallenge, request)
-    _emit_removed("managed challenge", challenge_id)
+    emit_removed("managed challenge", challenge_id)
 
 
 @challenge.command("resolve")
