@@ -1,4 +1,4 @@
-"""Client side of the hub: generated stubs, a typed client, hubctl and the REST bridge."""
+"""The client side: generated stubs, a typed client, hubctl and the REST bridge."""
 
 from hub_client.client import HubClient, channel_credentials
 from hub_client.errors import (

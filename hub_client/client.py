@@ -176,7 +176,7 @@ class _AsyncService:
 
 
 class AsyncHubClient:
-    """The asyncio client; ``with_credentials`` gives per-caller views of one channel."""
+    """The asyncio client; ``with_credentials`` gives views of one channel."""
 
     def __init__(
         self,

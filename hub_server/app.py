@@ -1,4 +1,4 @@
-"""Assembles the gRPC server: services, interceptor, health, reflection, TLS, shutdown."""
+"""Assembles the gRPC server: services, interceptor, health, reflection, TLS."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -251,9 +252,9 @@ class Authenticator:
         self._touch(token, now)
         return Caller(token.principal, token, load_grants(token), peer)
 
-    def _touch(self, token: models.Token, now: float | object) -> None:
+    def _touch(self, token: models.Token, now: dt.datetime) -> None:
         last = token.last_used_at
-        if last is None or (now - last).total_seconds() > LAST_USED_RESOLUTION:  # type: ignore[operator]
+        if last is None or (now - last).total_seconds() > LAST_USED_RESOLUTION:
             models.Token.update(last_used_at=now).where(
                 models.Token.id == token.id
             ).execute()

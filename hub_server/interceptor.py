@@ -1,4 +1,4 @@
-"""The one interceptor every call passes: authenticate, authorise, map errors, log, audit."""
+"""The one interceptor every call passes: authenticate, authorise, log, audit."""
 
 from __future__ import annotations
 

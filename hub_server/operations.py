@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -96,10 +97,8 @@ class OperationEngine:
         timeout bounds how late.
         """
         event = self._changed.setdefault(operation_id, asyncio.Event())
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
 
     async def _set(self, operation_id: str, **fields: object) -> None:
         await blocking(update_operation, operation_id, **fields)
@@ -219,7 +218,9 @@ class OperationEngine:
                 return operation
             # A task of this hub wakes us on every change; an operation another
             # hub runs is read again each second.
-            await self.wait_change(operation_id, 5.0 if operation_id in self._tasks else 1.0)
+            await self.wait_change(
+                operation_id, 5.0 if operation_id in self._tasks else 1.0
+            )
 
     # -- cleanup and sweeping ------------------------------------------------
 
@@ -365,8 +366,8 @@ def _expired_records(default_age: float) -> list[models.ChallengeRecord]:
 
     now = models.utcnow()
     records = models.ChallengeRecord.select().where(
-        models.ChallengeRecord.active == True
-    )  # noqa: E712
+        models.ChallengeRecord.active == True  # noqa: E712
+    )
     configs = {
         c.id: c.max_record_age
         for c in models.ManagedChallengeConfig.select(

@@ -127,9 +127,12 @@ class Provider(abc.ABC):
         cls.check_parameters(result)
         return result
 
-    @classmethod
+    @classmethod  # noqa: B027
     def check_parameters(cls, params: Mapping[str, str]) -> None:
-        """Check the form of each parameter; raise ProviderParameterError when bad."""
+        """Check the form of each parameter; raise ProviderParameterError when bad.
+
+        Optional: the default accepts every value.
+        """
 
     @abc.abstractmethod
     def find_zone(self, name: str) -> str:
@@ -155,8 +158,8 @@ class Provider(abc.ABC):
         """Name the servers to check for propagation, or None to discover them."""
         return None
 
-    def close(self) -> None:
-        """Release connections; the provider is not used afterwards."""
+    def close(self) -> None:  # noqa: B027
+        """Release connections; the provider is not used afterwards (optional)."""
 
 
 def retry_rate_limited(

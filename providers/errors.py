@@ -35,7 +35,9 @@ class UnknownProviderError(ProviderError):
     """No provider of that type is registered."""
 
     def __init__(self, provider_type: str) -> None:
-        super().__init__(f"unknown provider type {provider_type!r}", provider=provider_type)
+        super().__init__(
+            f"unknown provider type {provider_type!r}", provider=provider_type
+        )
 
 
 class ZoneNotFoundError(ProviderError):

@@ -50,6 +50,7 @@ class RoleAssignment(BaseModel):
 
     id = pw.CharField(primary_key=True, max_length=32)
     principal = pw.ForeignKeyField(Principal, on_delete="CASCADE", backref="roles")
+    principal_id: str
     role_id = pw.CharField(max_length=64)
     domain_restrictions = pw.TextField(default="")
     created_at = pw.DateTimeField(default=utcnow)
@@ -65,6 +66,7 @@ class Token(BaseModel):
     client_id = pw.CharField(max_length=64, unique=True)
     secret_hash = pw.CharField(max_length=255)
     principal = pw.ForeignKeyField(Principal, on_delete="CASCADE", backref="tokens")
+    principal_id: str
     title = pw.CharField(max_length=200)
     description = pw.TextField(default="")
     scope = pw.TextField(default="")  # role ids separated by spaces
@@ -101,6 +103,7 @@ class ManagedChallengeConfig(BaseModel):
     credential = pw.ForeignKeyField(
         StoredCredential, on_delete="RESTRICT", backref="configs"
     )
+    credential_id: str
     domain_match_rule = pw.TextField()
     ttl = pw.IntegerField(default=60)
     skip_propagation_check = pw.BooleanField(default=False)
@@ -119,6 +122,7 @@ class RuleEntry(BaseModel):
     config = pw.ForeignKeyField(
         ManagedChallengeConfig, on_delete="CASCADE", backref="entries"
     )
+    config_id: str
 
 
 class ChallengeRecord(BaseModel):
@@ -146,6 +150,7 @@ class Operation(BaseModel):
 
     id = pw.CharField(primary_key=True, max_length=32)
     record = pw.ForeignKeyField(ChallengeRecord, on_delete="CASCADE", backref="ops")
+    record_id: str
     state = pw.CharField(max_length=16, index=True)
     reason = pw.TextField(default="")
     requested_ttl = pw.IntegerField(default=0)
@@ -175,6 +180,7 @@ class AuditEvent(BaseModel):
 class EmbeddedTxtRecord(BaseModel):
     """A TXT value served by the hub's embedded DNS server (added in version 2)."""
 
+    id = pw.AutoField()
     name = pw.CharField(max_length=260, index=True)
     value = pw.CharField(max_length=255)
     ttl = pw.IntegerField(default=60)

@@ -1,4 +1,4 @@
-"""ChallengeService: managed challenge configs, and the records published through them."""
+"""ChallengeService: managed challenge configs and the records they publish."""
 
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ def _check_config_fields(
             )
         row.challenge_type = kind
     if "credential_id" in paths:
-        row.credential = get_credential_row(
+        row.credential_id = get_credential_row(
             given.credential_id, prefix + "credential_id"
         ).id
     if "domain_match_rule" in paths:
@@ -365,7 +365,10 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         response.found = True
         response.managed_challenge.CopyFrom(config_message(config))
         response.matched_entry = entry
-        response.explanation = f"config {config.id} ({config.title}) matches through entry {entry!r} ({kind})"
+        response.explanation = (
+            f"config {config.id} ({config.title}) matches through entry "
+            f"{entry!r} ({kind})"
+        )
         return response
 
     # -- records and operations ---------------------------------------------
@@ -382,7 +385,8 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         found = await blocking(match_config, identifier)
         if found is None:
             raise FailedPreconditionError(
-                f"no managed challenge config serves {identifier}; ask an administrator "
+                f"no managed challenge config serves {identifier}; ask an "
+                "administrator "
                 "to add one whose domain match rule covers it"
             )
         config = found[0]
@@ -421,7 +425,10 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         config: models.ManagedChallengeConfig,
         caller: Any,
     ) -> tuple[models.Operation, models.ChallengeRecord, bool]:
-        """Store the record and its operation before any DNS change; reuse a live one."""
+        """Store the record and its operation before any DNS change.
+
+        A live record for the same identifier and value is reused.
+        """
         with models.database_proxy.atomic():
             record = (
                 models.ChallengeRecord.select()
@@ -509,7 +516,7 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
             record = models.ChallengeRecord
             query = (
                 record.select()
-                .where(record.active == True)
+                .where(record.active == True)  # noqa: E712
                 .order_by(record.created_at, record.id)
             )  # noqa: E712
             if request.name.strip():

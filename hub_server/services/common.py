@@ -19,7 +19,7 @@ M = TypeVar("M", bound=pw.Model)
 
 
 def page(
-    query: pw.ModelSelect, page_size: int, page_token: str
+    query: pw.ModelSelect[Any], page_size: int, page_token: str
 ) -> tuple[list[Any], str]:
     """One page of ``query`` (already ordered) and the token for the next."""
     if page_size < 0:

@@ -117,7 +117,8 @@ class CredentialService(credential_pb2_grpc.CredentialServiceServicer):
             if type_name not in provider_types():
                 raise ValidationError(
                     "provider_type",
-                    f"unknown provider {type_name!r}; known: {', '.join(sorted(provider_types()))}",
+                    f"unknown provider {type_name!r}; known: "
+                    f"{', '.join(sorted(provider_types()))}",
                 )
             cls = provider_type(type_name)
             plain, secret = _split(cls, _validated(cls, dict(request.parameters)))

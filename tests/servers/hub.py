@@ -97,7 +97,9 @@ class HubServer:
                 time.sleep(0.1)
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return (
+            self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        )
 
     def env(self) -> dict[str, str]:
         """Environment for hubctl and the bridge, with admin credentials."""
