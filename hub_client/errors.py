@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+import grpc.aio
 
 
 class HubClientError(Exception):
@@ -94,8 +95,11 @@ _BY_CODE: dict[grpc.StatusCode, type[HubClientError]] = {
 
 def from_rpc_error(exc: grpc.RpcError) -> HubClientError:
     """Turn a failed call into the typed exception for its status code."""
-    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
-    details = exc.details() if isinstance(exc, grpc.Call) else ""
+    # Both grpc.Call (sync) and grpc.aio.AioRpcError carry code() and details().
+    if isinstance(exc, (grpc.Call, grpc.aio.AioRpcError)):
+        code, details = exc.code(), exc.details() or ""
+    else:
+        code, details = grpc.StatusCode.UNKNOWN, ""
     cls = _BY_CODE.get(code, HubClientError)
     error = cls(details or code.name.lower())
     error.code = code
