@@ -47,9 +47,11 @@ def _credentials(hub: HubServer, who: str) -> Credentials:
 def test_sync_client_raises_typed_errors(
     hub: HubServer, who: str, call: object, expected: type[HubClientError]
 ) -> None:
-    with HubClient(hub.address, _credentials(hub, who)) as client:
-        with pytest.raises(expected) as caught:
-            call(client)  # type: ignore[operator]
+    with (
+        HubClient(hub.address, _credentials(hub, who)) as client,
+        pytest.raises(expected) as caught,
+    ):
+        call(client)  # type: ignore[operator]
     assert caught.value.code is expected.code
     assert caught.value.message
 
