@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import logging
@@ -281,6 +282,13 @@ def text_field(body: Mapping[str, Any], name: str, *, required: bool = True) -> 
 
 
 def request_credentials(request: Request, body: Mapping[str, Any]) -> Credentials:
+    """The caller's credentials, and its address for the hub's failure throttle."""
+    credentials = _presented_credentials(request, body)
+    host = request.client.host if request.client else ""
+    return dataclasses.replace(credentials, forwarded_for=host)
+
+
+def _presented_credentials(request: Request, body: Mapping[str, Any]) -> Credentials:
     """The caller's client id and secret: headers, then Basic, then body fields."""
     client_id = request.headers.get("x-client-id", "").strip()
     secret = request.headers.get("x-client-secret", "").strip()

@@ -38,9 +38,18 @@ class Credentials:
 
     client_id: str
     secret: str
+    # The address of the client a gateway (the REST bridge) calls for, so the
+    # hub counts its authentication failures apart from the gateway's others.
+    forwarded_for: str = ""
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
-        return (("x-client-id", self.client_id), ("x-client-secret", self.secret))
+        pairs: tuple[tuple[str, str], ...] = (
+            ("x-client-id", self.client_id),
+            ("x-client-secret", self.secret),
+        )
+        if self.forwarded_for:
+            pairs += (("x-forwarded-for", self.forwarded_for),)
+        return pairs
 
     @classmethod
     def from_env(cls) -> Credentials | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -65,11 +66,34 @@ class _Call:
     presented_client_id: str = ""
     details: audit.AuditDetails = field(default_factory=audit.AuditDetails)
     finished: bool = False
+    throttle_key: str = ""
+
+    def __post_init__(self) -> None:
+        self.throttle_key = f"peer:{_peer_host(self.peer)}"
+        forwarded = _forwarded_for(self.metadata)
+        if forwarded:
+            self.throttle_key += f" for {forwarded}"
+            self.peer = f"{self.peer} for {forwarded}"
 
 
 def _peer_host(peer: str) -> str:
     """``ipv4:127.0.0.1:5000`` -> ``ipv4:127.0.0.1``: failures count per host."""
     return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
+
+
+def _forwarded_for(metadata: tuple[tuple[str, Any], ...]) -> str:
+    """The client address a gateway (the REST bridge) says it calls for, if valid.
+
+    It only refines the failure throttle and the audit trail: a caller that
+    forges it still has its failures counted per client id.
+    """
+    values = [v for k, v in metadata if k == "x-forwarded-for"]
+    if len(values) != 1 or not isinstance(values[0], str):
+        return ""
+    try:
+        return str(ipaddress.ip_address(values[0].strip()))
+    except ValueError:
+        return ""
 
 
 class HubInterceptor(grpc.aio.ServerInterceptor):
@@ -180,7 +204,7 @@ class HubInterceptor(grpc.aio.ServerInterceptor):
 
     async def _slow_down(self, call: _Call, client_id: str) -> None:
         delay = self._throttle.record_failure(
-            f"id:{client_id}" if client_id else "", f"peer:{_peer_host(call.peer)}"
+            f"id:{client_id}" if client_id else "", call.throttle_key
         )
         if delay:
             await asyncio.sleep(delay)

@@ -14,7 +14,7 @@ import pytest
 
 from hub_client.bridge import BridgeSettings, create_app, key_authorization_digest
 from hub_client.client import Credentials
-from hub_client.hub.v1 import challenge_pb2, credential_pb2
+from hub_client.hub.v1 import audit_pb2, challenge_pb2, credential_pb2
 from tests.servers.bind import BindServer
 from tests.servers.hub import HubServer
 
@@ -359,3 +359,29 @@ async def test_failed_dns_update_is_502_without_the_tsig_secret(
     assert response.json()["detail"]
     assert wrong_secret not in response.text
     assert example_bind.read_txt("_acme-challenge.broken.example.com") == set()
+
+
+async def test_the_hub_audits_the_bridge_caller_address(
+    example_hub: HubServer, consumer: Credentials
+) -> None:
+    channel = grpc.aio.insecure_channel(example_hub.address)
+    app = create_app(BridgeSettings(hub_address=example_hub.address), channel=channel)
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.9", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://bridge") as http:
+        response = await http.post(
+            "/httpreq/present",
+            json={"fqdn": "_acme-challenge.www.example.com.", "value": "x" * 43},
+            headers=basic(Credentials(consumer.client_id, "wrong-secret")),
+        )
+    await channel.close()
+
+    with example_hub.client() as admin:
+        events = admin.audit.ListAuditEvents(
+            audit_pb2.ListAuditEventsRequest(
+                outcome=audit_pb2.AUDIT_OUTCOME_DENIED, page_size=1
+            )
+        ).events
+
+    assert response.status_code == 401
+    assert events[0].client_id == consumer.client_id
+    assert events[0].peer.endswith(" for 198.51.100.9")

@@ -1,0 +1,63 @@
+"""A gateway's x-forwarded-for keeps one client's failures from slowing the rest."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import grpc
+import pytest
+
+from hub_client.hub.v1 import audit_pb2, token_pb2, token_pb2_grpc
+from tests.servers.hub import HubServer
+
+
+def _failed_call(hub: HubServer, forwarded_for: str) -> float:
+    """One call with an unknown client id; returns how long the refusal took."""
+    metadata = (
+        ("x-client-id", f"hub_{secrets.token_hex(10)}"),
+        ("x-client-secret", "not-a-secret-of-anyone"),
+        ("x-forwarded-for", forwarded_for),
+    )
+    with grpc.insecure_channel(hub.address) as channel:
+        stub = token_pb2_grpc.TokenServiceStub(channel)
+        started = time.perf_counter()
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.WhoAmI(token_pb2.WhoAmIRequest(), metadata=metadata)
+        elapsed = time.perf_counter() - started
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    return elapsed
+
+
+def test_failures_count_per_forwarded_client(fresh_hub: HubServer) -> None:
+    guesser = [_failed_call(fresh_hub, "192.0.2.1") for _ in range(6)]
+    bystander = _failed_call(fresh_hub, "192.0.2.2")
+
+    # The guesser's refusals slow down; a first failure of another client behind
+    # the same gateway is not charged for them.
+    assert guesser[-1] > 4 * guesser[0]
+    assert bystander < guesser[-1] / 2
+
+
+def test_audit_names_the_forwarded_client(fresh_hub: HubServer) -> None:
+    _failed_call(fresh_hub, "2001:db8::7")
+
+    with fresh_hub.client() as admin:
+        events = admin.audit.ListAuditEvents(
+            audit_pb2.ListAuditEventsRequest(outcome=audit_pb2.AUDIT_OUTCOME_DENIED)
+        ).events
+
+    assert [e.peer.endswith(" for 2001:db8::7") for e in events] == [True]
+
+
+def test_a_malformed_forwarded_address_is_ignored(fresh_hub: HubServer) -> None:
+    _failed_call(fresh_hub, "not an address")
+
+    with fresh_hub.client() as admin:
+        events = admin.audit.ListAuditEvents(
+            audit_pb2.ListAuditEventsRequest(outcome=audit_pb2.AUDIT_OUTCOME_DENIED)
+        ).events
+
+    assert len(events) == 1
+    assert " for " not in events[0].peer
+    assert events[0].peer.startswith("ipv4:127.0.0.1:")
