@@ -139,6 +139,8 @@ def bridge_rows(sizes: Sizes) -> list[Row]:
     bridge = _number(r"bridge \+ hub\s+([\d.]+) req/s", text)
     direct = _number(r"lego rfc2136 on BIND9\s+([\d.]+) s", text)
     through_hub = _number(r"lego httpreq, bridge\+hub\s+([\d.]+) s", text)
+    grpc_only = re.search(r"hub over gRPC, no bridge\s+([\d.]+) req/s", text)
+    grpc_note = f"; hub alone over gRPC {grpc_only.group(1)} req/s" if grpc_only else ""
     return [
         Row(
             "2 bridge /httpreq/present throughput",
@@ -148,7 +150,7 @@ def bridge_rows(sizes: Sizes) -> list[Row]:
             "bare Starlette endpoint, same stack",
             f"ratio >= {BRIDGE_GOAL}",
             bridge / bare >= BRIDGE_GOAL,
-            f"h2load, {sizes.bridge_requests} requests, HTTP/1.1",
+            f"h2load, {sizes.bridge_requests} requests, HTTP/1.1{grpc_note}",
         ),
         Row(
             "7 lego issuance through bridge and hub",
