@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import peewee as pw
@@ -40,7 +41,7 @@ def _hammer(database: pw.SqliteDatabase) -> list[BaseException]:
 
 
 @pytest.fixture
-def queued(tmp_path: Path) -> QueuedWriteSqliteDatabase:
+def queued(tmp_path: Path) -> Iterator[QueuedWriteSqliteDatabase]:
     # A busy timeout of 1 ms: any writer left to SQLite's own retrying fails.
     database = QueuedWriteSqliteDatabase(
         str(tmp_path / "hub.db"), pragmas={**SQLITE_PRAGMAS, "busy_timeout": 1}
@@ -67,9 +68,12 @@ def test_a_failed_transaction_releases_the_turn(
         _ = 1 / 0
 
     done = threading.Event()
-    thread = threading.Thread(
-        target=lambda: (models.AuditEvent.create(outcome="success"), done.set())
-    )
+
+    def write() -> None:
+        models.AuditEvent.create(outcome="success")
+        done.set()
+
+    thread = threading.Thread(target=write)
     thread.start()
     thread.join(timeout=10)
 
