@@ -184,11 +184,7 @@ class HubServer:
         self.settings = settings
         self.hub = open_hub(settings)
         start_executor(settings.workers)
-        self.health = (
-            health.aio.HealthServicer()
-            if hasattr(health, "aio")
-            else health.HealthServicer()
-        )
+        self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[
                 HubInterceptor(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
@@ -213,7 +214,7 @@ class OperationEngine:
     async def wait_final(self, operation_id: str) -> models.Operation:
         """Return the operation once it is READY, FAILED or CLEANED."""
         while True:
-            operation = await blocking(_get_operation, operation_id)
+            operation = await blocking(get_operation, operation_id)
             if operation.state in FINAL:
                 return operation
             # A task of this hub wakes us on every change; an operation another
@@ -228,7 +229,7 @@ class OperationEngine:
         self, record: models.ChallengeRecord, reason: str
     ) -> models.Operation | None:
         """Remove the value a record published; the record and its operation end."""
-        operation = await blocking(_latest_operation, record.id)
+        operation = await blocking(latest_operation, record.id)
         if operation is not None:
             await self.cancel(operation.id)
         credential = await blocking(
@@ -246,7 +247,7 @@ class OperationEngine:
             await self._set(
                 operation.id, state=CLEANED, reason=reason, servers_pending=""
             )
-            operation = await blocking(_get_operation, operation.id)
+            operation = await blocking(get_operation, operation.id)
         return operation
 
     def start_sweeper(self) -> None:
@@ -291,14 +292,16 @@ class OperationEngine:
                 )
 
 
-def _get_operation(operation_id: str) -> models.Operation:
+def get_operation(operation_id: str) -> models.Operation:
+    """The operation with this id; NotFoundError when there is none."""
     operation = models.Operation.get_or_none(models.Operation.id == operation_id)
     if operation is None:
         raise NotFoundError("operation", operation_id)
     return operation
 
 
-def _latest_operation(record_id: str) -> models.Operation | None:
+def latest_operation(record_id: str) -> models.Operation | None:
+    """The record's newest operation (a failed one may be retried by a new one)."""
     return (
         models.Operation.select()
         .where(models.Operation.record == record_id)
@@ -350,10 +353,7 @@ def _retire_record(record_id: str) -> None:
 
 
 def _stale_operations(stale_seconds: float) -> list[str]:
-    cutoff = models.utcnow().timestamp() - stale_seconds
-    import datetime as dt
-
-    limit = dt.datetime.fromtimestamp(cutoff, dt.timezone.utc).replace(tzinfo=None)
+    limit = models.utcnow() - dt.timedelta(seconds=stale_seconds)
     query = models.Operation.select(models.Operation.id).where(
         models.Operation.state.in_(sorted(IN_FLIGHT))
         & (models.Operation.updated_at < limit)
@@ -362,8 +362,6 @@ def _stale_operations(stale_seconds: float) -> list[str]:
 
 
 def _expired_records(default_age: float) -> list[models.ChallengeRecord]:
-    import datetime as dt
-
     now = models.utcnow()
     records = models.ChallengeRecord.select().where(
         models.ChallengeRecord.active == True  # noqa: E712

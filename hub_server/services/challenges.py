@@ -441,7 +441,7 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
                 .first()
             )
             if record is not None:
-                latest = ops._latest_operation(record.id)
+                latest = ops.latest_operation(record.id)
                 if latest is not None and latest.state != ops.FAILED:
                     return latest, record, latest.state in ops.IN_FLIGHT
             else:
@@ -470,7 +470,7 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         self, request: pb.GetOperationRequest, context: Any
     ) -> pb.Operation:
         operation_id = check_id("id", request.id)
-        operation = await blocking(ops._get_operation, operation_id)
+        operation = await blocking(ops.get_operation, operation_id)
         if status_only_call():
             return status_only_message(operation)
         return operation_message(operation)
@@ -481,7 +481,7 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         operation_id = check_id("id", request.id)
         last = None
         while True:
-            operation = await blocking(ops._get_operation, operation_id)
+            operation = await blocking(ops.get_operation, operation_id)
             message = await blocking(operation_message, operation)
             if message != last:
                 yield message
@@ -542,7 +542,7 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
                 )
             rows, token = page(query, request.page_size, request.page_token)
             return pb.ListRecordsResponse(
-                records=[record_message(r, ops._latest_operation(r.id)) for r in rows],
+                records=[record_message(r, ops.latest_operation(r.id)) for r in rows],
                 next_page_token=token,
             )
 
