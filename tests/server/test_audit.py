@@ -21,7 +21,7 @@ from hub_client.hub.v1 import (
     token_pb2,
     token_pb2_grpc,
 )
-from tests.server.test_auth_table import (
+from tests.server.auth_support import (
     OTHER_VALUE,
     UNAUTHENTICATED_MESSAGE,
     VALUE,

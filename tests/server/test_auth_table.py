@@ -26,77 +26,15 @@ from hub_client.hub.v1 import (
     token_pb2,
     token_pb2_grpc,
 )
+from tests.server.auth_support import (
+    OTHER_VALUE,
+    UNAUTHENTICATED_MESSAGE,
+    VALUE,
+    issue_token,
+    provision_demo,
+    refusal,
+)
 from tests.servers.hub import HubServer
-
-UNAUTHENTICATED_MESSAGE = "missing or invalid client credentials"
-# A well-formed dns-01 value: 43 characters of base64url.
-VALUE = "A" * 43
-OTHER_VALUE = "B" * 43
-DEMO_RULE = "**.demo.test"
-
-
-def issue_token(
-    admin: HubClient,
-    title: str,
-    roles: dict[str, str],
-    scope: list[str] | None = None,
-    expire_time: timestamp_pb2.Timestamp | None = None,
-) -> tuple[str, Credentials]:
-    """A new principal holding ``roles`` (role id -> domain restrictions).
-
-    Returns the principal id and a token scoped to ``scope`` (all roles if None).
-    """
-    principal = admin.principals.CreatePrincipal(
-        principal_pb2.CreatePrincipalRequest(
-            type=principal_pb2.PRINCIPAL_TYPE_APPLICATION, title=title
-        )
-    )
-    for role_id, restrictions in roles.items():
-        admin.principals.AssignRole(
-            principal_pb2.AssignRoleRequest(
-                principal_id=principal.id,
-                role_id=role_id,
-                domain_restrictions=restrictions,
-            )
-        )
-    created = admin.tokens.CreateToken(
-        token_pb2.CreateTokenRequest(
-            principal_id=principal.id,
-            title=title,
-            scope_role_ids=list(roles) if scope is None else scope,
-            expire_time=expire_time,
-        )
-    )
-    return principal.id, Credentials(created.token.client_id, created.secret)
-
-
-def provision_demo(admin: HubClient) -> str:
-    """An embedded-DNS credential and a config serving every name in demo.test."""
-    credential = admin.credentials.CreateStoredCredential(
-        credential_pb2.CreateStoredCredentialRequest(
-            title="embedded", provider_type="embedded"
-        )
-    )
-    config = admin.challenges.CreateManagedChallenge(
-        challenge_pb2.CreateManagedChallengeRequest(
-            managed_challenge=challenge_pb2.ManagedChallenge(
-                title="demo.test",
-                challenge_type="dns-01",
-                credential_id=credential.id,
-                domain_match_rule=DEMO_RULE,
-                ttl=60,
-                propagation=challenge_pb2.PropagationSettings(timeout_seconds=20),
-            )
-        )
-    )
-    return str(config.id)
-
-
-def refusal(call: Callable[[], Any]) -> HubClientError:
-    """Run ``call``, which must fail, and return the typed error."""
-    with pytest.raises(HubClientError) as caught:
-        call()
-    return caught.value
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,94 +10,25 @@ from google.protobuf import timestamp_pb2
 
 from hub_client.client import Credentials, HubClient
 from hub_client.errors import HubClientError
-from hub_client.hub.v1 import audit_pb2, challenge_pb2, credential_pb2
-from hub_server.names import dns01_value
-from tests.bridge.stack import consumer_token, hub_env
+from hub_client.hub.v1 import audit_pb2, challenge_pb2
+from tests.bridge.stack import consumer_token
+from tests.server.challenge_support import (
+    CLEANED,
+    EXAMPLE_RULE,
+    FAILED,
+    PRESENTING,
+    PROPAGATING,
+    READY,
+    cleanup,
+    create_config,
+    create_credential,
+    list_records,
+    new_value,
+    perform,
+    wait_for_state,
+)
 from tests.servers.bind import BindServer
 from tests.servers.hub import HubServer
-
-READY = challenge_pb2.OPERATION_STATE_READY
-FAILED = challenge_pb2.OPERATION_STATE_FAILED
-CLEANED = challenge_pb2.OPERATION_STATE_CLEANED
-PRESENTING = challenge_pb2.OPERATION_STATE_PRESENTING
-PROPAGATING = challenge_pb2.OPERATION_STATE_PROPAGATING
-EXAMPLE_RULE = "example.com; *.example.com"
-
-
-def new_value() -> str:
-    """A fresh dns-01 value: 43 characters of unpadded base64url."""
-    return dns01_value(secrets.token_hex(16))
-
-
-def create_credential(
-    admin: HubClient, params: dict[str, str], provider_type: str = "rfc2136"
-) -> str:
-    """Store a credential; returns its id."""
-    created = admin.credentials.CreateStoredCredential(
-        credential_pb2.CreateStoredCredentialRequest(
-            title=f"{provider_type} for tests",
-            provider_type=provider_type,
-            parameters=params,
-        )
-    )
-    return str(created.id)
-
-
-def create_config(
-    admin: HubClient,
-    credential_id: str,
-    rule: str,
-    *,
-    timeout: int = 30,
-    nameservers: tuple[str, ...] = (),
-    **fields: object,
-) -> challenge_pb2.ManagedChallenge:
-    """A dns-01 config serving ``rule`` through the credential."""
-    return admin.challenges.CreateManagedChallenge(
-        challenge_pb2.CreateManagedChallengeRequest(
-            managed_challenge=challenge_pb2.ManagedChallenge(
-                title=f"config for {rule}",
-                challenge_type="dns-01",
-                credential_id=credential_id,
-                domain_match_rule=rule,
-                propagation=challenge_pb2.PropagationSettings(
-                    timeout_seconds=timeout, nameservers=list(nameservers)
-                ),
-                **fields,  # type: ignore[arg-type]
-            )
-        )
-    )
-
-
-def perform(
-    client: HubClient, identifier: str, value: str, *, wait: bool = True, **extra: str
-) -> challenge_pb2.Operation:
-    return client.challenges.PerformChallenge(
-        challenge_pb2.PerformChallengeRequest(
-            identifier=identifier, value=value, wait=wait, **extra
-        ),
-        timeout=60,
-    )
-
-
-def cleanup(
-    client: HubClient, identifier: str, value: str, **extra: str
-) -> challenge_pb2.CleanupChallengeResponse:
-    return client.challenges.CleanupChallenge(
-        challenge_pb2.CleanupChallengeRequest(
-            identifier=identifier, value=value, **extra
-        ),
-        timeout=60,
-    )
-
-
-def list_records(
-    client: HubClient, name: str = "", state: int = 0
-) -> list[challenge_pb2.ChallengeRecord]:
-    answer = client.challenges.ListRecords(
-        challenge_pb2.ListRecordsRequest(name=name, state=state)  # type: ignore[arg-type]
-    )
-    return list(answer.records)
 
 
 def now_stamp() -> timestamp_pb2.Timestamp:
@@ -115,40 +44,6 @@ def audit_events_since(
         audit_pb2.ListAuditEventsRequest(action=action, start_time=since)
     )
     return list(answer.events)
-
-
-def wait_for_state(
-    client: HubClient, operation_id: str, states: set[int], timeout: float = 30
-) -> challenge_pb2.Operation:
-    """Poll GetOperation until the operation reaches one of ``states``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        operation = client.challenges.GetOperation(
-            challenge_pb2.GetOperationRequest(id=operation_id)
-        )
-        if operation.state in states:
-            return operation
-        assert time.monotonic() < deadline, f"still {operation}"
-        time.sleep(0.1)
-
-
-@pytest.fixture(scope="module")
-def bind() -> Iterator[BindServer]:
-    """BIND9 with the default test zones."""
-    server = BindServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def bind_hub(
-    tmp_path_factory: pytest.TempPathFactory, bind: BindServer
-) -> Iterator[HubServer]:
-    """A hub that discovers and checks authoritative servers on ``bind``."""
-    with HubServer(tmp_path_factory.mktemp("hub"), env=hub_env(bind)) as hub:
-        yield hub
 
 
 @pytest.fixture(scope="module")

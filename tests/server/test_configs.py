@@ -11,18 +11,9 @@ from hub_client.client import HubClient
 from hub_client.errors import HubClientError
 from hub_client.hub.v1 import challenge_pb2
 from tests.bridge.stack import consumer_token
-from tests.server.test_challenges import create_config, create_credential
+from tests.server.challenge_support import create_config, create_credential
 from tests.servers.bind import BindServer
 from tests.servers.hub import HubServer
-
-
-@pytest.fixture(scope="module")
-def bind() -> Iterator[BindServer]:
-    server = BindServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,9 @@ from google.protobuf import field_mask_pb2
 from hub_client.client import HubClient
 from hub_client.errors import HubClientError
 from hub_client.hub.v1 import challenge_pb2, credential_pb2
-from tests.server.test_challenges import create_config, create_credential
+from tests.server.challenge_support import create_config, create_credential
 from tests.servers.bind import BindServer, TsigKey
 from tests.servers.hub import HubServer
-
-
-@pytest.fixture(scope="module")
-def bind() -> Iterator[BindServer]:
-    server = BindServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

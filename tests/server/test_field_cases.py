@@ -16,7 +16,7 @@ from hub_client.client import HubClient
 from hub_client.errors import HubClientError
 from hub_client.hub.v1 import challenge_pb2, credential_pb2
 from tests.bridge.stack import consumer_token, hub_env
-from tests.server.test_challenges import (
+from tests.server.challenge_support import (
     CLEANED,
     EXAMPLE_RULE,
     FAILED,
@@ -26,32 +26,16 @@ from tests.server.test_challenges import (
     create_config,
     create_credential,
     new_value,
+    pdns_env,
+    pdns_params,
     perform,
     wait_for_state,
 )
 from tests.servers.bind import BindServer, bind_group
 from tests.servers.hub import HubServer
-from tests.servers.powerdns import PowerDnsServer, start_powerdns
+from tests.servers.powerdns import PowerDnsServer
 
 # -- BIND9 through RFC 2136 ---------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def bind() -> Iterator[BindServer]:
-    """BIND9 with the default test zones (CNAMEs, delegation, foreign TXT)."""
-    server = BindServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def bind_hub(
-    tmp_path_factory: pytest.TempPathFactory, bind: BindServer
-) -> Iterator[HubServer]:
-    with HubServer(tmp_path_factory.mktemp("hub"), env=hub_env(bind)) as hub:
-        yield hub
 
 
 @pytest.fixture(scope="module")
@@ -410,23 +394,10 @@ def test_F25_cname_delegation_followed(
 
 
 @pytest.fixture(scope="module")
-def pdns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PowerDnsServer]:
-    server = start_powerdns(tmp_path_factory.mktemp("pdns"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def pdns_hub(
     tmp_path_factory: pytest.TempPathFactory, pdns: PowerDnsServer
 ) -> Iterator[HubServer]:
-    env = {
-        "HUB_RESOLVERS": f"127.0.0.1:{pdns.dns_port}",
-        "HUB_AUTHORITATIVE_PORT": str(pdns.dns_port),
-    }
-    with HubServer(tmp_path_factory.mktemp("pdns-hub"), env=env) as hub:
+    with HubServer(tmp_path_factory.mktemp("pdns-hub"), env=pdns_env(pdns)) as hub:
         yield hub
 
 
@@ -434,15 +405,6 @@ def pdns_hub(
 def pdns_admin(pdns_hub: HubServer) -> Iterator[HubClient]:
     with pdns_hub.client() as client:
         yield client
-
-
-def pdns_params(pdns: PowerDnsServer, api_url: str = "") -> dict[str, str]:
-    return {
-        "api_url": api_url or pdns.api_url,
-        "api_key": pdns.api_key,
-        # The zone's NS host has no address: name the server to check.
-        "nameservers": f"127.0.0.1:{pdns.dns_port}",
-    }
 
 
 @pytest.fixture(scope="module")

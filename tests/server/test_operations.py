@@ -12,7 +12,7 @@ from hub_client.client import HubClient
 from hub_client.hub.v1 import challenge_pb2
 from hub_server.operations import STALE_SECONDS
 from tests.bridge.stack import hub_env
-from tests.server.test_challenges import (
+from tests.server.challenge_support import (
     CLEANED,
     PROPAGATING,
     READY,

@@ -12,7 +12,7 @@ from google.protobuf import field_mask_pb2
 from hub_client.client import HubClient
 from hub_client.hub.v1 import principal_pb2, role_pb2, token_pb2
 from hub_server.actions import ACTIONS
-from tests.server.test_auth_table import issue_token, refusal
+from tests.server.auth_support import issue_token, refusal
 from tests.servers.hub import HubServer
 
 USER = principal_pb2.PRINCIPAL_TYPE_USER

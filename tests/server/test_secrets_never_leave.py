@@ -19,7 +19,7 @@ from hub_client.hub.v1 import (
     credential_pb2,
     token_pb2,
 )
-from tests.server.test_auth_table import VALUE, issue_token
+from tests.server.auth_support import VALUE, issue_token
 from tests.servers.bind import BindServer
 from tests.servers.hub import HubServer
 from tests.servers.powerdns import PowerDnsServer, start_powerdns

@@ -15,7 +15,7 @@ from bench import bench_auth
 from hub_client.client import Credentials, HubClient
 from hub_client.hub.v1 import principal_pb2, token_pb2
 from hub_server.actions import ROLES
-from tests.server.test_auth_table import issue_token, refusal
+from tests.server.auth_support import issue_token, refusal
 from tests.servers.hub import HubServer
 
 

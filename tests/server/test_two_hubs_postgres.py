@@ -15,7 +15,7 @@ from hub_client.client import HubClient
 from hub_client.hub.v1 import challenge_pb2
 from hub_server.operations import STALE_SECONDS
 from tests.bridge.stack import consumer_token
-from tests.server.test_challenges import (
+from tests.server.challenge_support import (
     CLEANED,
     EXAMPLE_RULE,
     PROPAGATING,
@@ -24,13 +24,15 @@ from tests.server.test_challenges import (
     create_config,
     create_credential,
     new_value,
+    pdns_env,
+    pdns_params,
     perform,
     wait_for_state,
 )
 from tests.servers.bind import bind_group
 from tests.servers.hub import HubServer
 from tests.servers.postgres import PostgresServer
-from tests.servers.powerdns import PowerDnsServer, start_powerdns
+from tests.servers.powerdns import PowerDnsServer
 
 pytestmark = pytest.mark.postgres
 
@@ -59,38 +61,21 @@ def start_two_hubs(
 
 
 @pytest.fixture(scope="module")
-def pdns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PowerDnsServer]:
-    server = start_powerdns(tmp_path_factory.mktemp("pdns"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def pdns_hubs(
     tmp_path_factory: pytest.TempPathFactory,
     postgres_server: PostgresServer,
     pdns: PowerDnsServer,
 ) -> Iterator[tuple[HubClient, HubClient]]:
     """Two consumers, one per hub, and a config writing through PowerDNS."""
-    env = {
-        "HUB_RESOLVERS": f"127.0.0.1:{pdns.dns_port}",
-        "HUB_AUTHORITATIVE_PORT": str(pdns.dns_port),
-    }
     one, two = start_two_hubs(
-        tmp_path_factory.mktemp("hubs"), postgres_server.create_database(), env
+        tmp_path_factory.mktemp("hubs"),
+        postgres_server.create_database(),
+        pdns_env(pdns),
     )
     try:
         with one.client() as admin:
-            params = {
-                "api_url": pdns.api_url,
-                "api_key": pdns.api_key,
-                "nameservers": f"127.0.0.1:{pdns.dns_port}",
-            }
-            create_config(
-                admin, create_credential(admin, params, "powerdns"), EXAMPLE_RULE
-            )
+            credential_id = create_credential(admin, pdns_params(pdns), "powerdns")
+            create_config(admin, credential_id, EXAMPLE_RULE)
             credentials = consumer_token(admin, "two hubs")
         with one.client(credentials) as first, two.client(credentials) as second:
             yield first, second
