@@ -42,8 +42,9 @@ class QueuedWriteSqliteDatabase(pw.SqliteDatabase):
     def begin(self, lock_type: str | None = None) -> None:
         self._write_lock.acquire()
         try:
-            # IMMEDIATE takes SQLite's write lock now, so a transaction never
-            # has to upgrade from reading to writing half way through.
+            # IMMEDIATE takes SQLite's write lock now: a deferred transaction
+            # that reads, then writes cannot wait for the lock in WAL mode
+            # (SQLITE_BUSY at once, whatever the busy timeout says).
             super().begin("IMMEDIATE")
         except BaseException:
             self._write_lock.release()
@@ -86,12 +87,7 @@ def database_from_url(url: str) -> pw.Database:
             raise DatabaseUrlError("database_url: sqlite URL names no file path")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # BEGIN IMMEDIATE: a deferred transaction that reads and then writes
-        # cannot wait for the write lock in WAL mode (SQLITE_BUSY at once,
-        # whatever busy_timeout says), so concurrent writers failed.
-        return pw.SqliteDatabase(
-            path, pragmas=SQLITE_PRAGMAS, timeout=10, lock_type="IMMEDIATE"
-        )
+        return QueuedWriteSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
     if parts.scheme in ("postgresql", "postgres"):
         dbname = unquote(parts.path.lstrip("/"))
         if not dbname:

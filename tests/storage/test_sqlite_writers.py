@@ -10,7 +10,12 @@ import peewee as pw
 import pytest
 
 from storage import models
-from storage.database import SQLITE_PRAGMAS, QueuedWriteSqliteDatabase, migrate
+from storage.database import (
+    SQLITE_PRAGMAS,
+    QueuedWriteSqliteDatabase,
+    database_from_url,
+    migrate,
+)
 
 THREADS = 12
 WRITES = 40
@@ -51,6 +56,12 @@ def queued(tmp_path: Path) -> Iterator[QueuedWriteSqliteDatabase]:
     yield database
     database.close()
     models.database_proxy.initialize(None)
+
+
+def test_the_hub_opens_sqlite_with_queued_writers(tmp_path: Path) -> None:
+    database = database_from_url(f"sqlite:///{tmp_path / 'hub.db'}")
+
+    assert isinstance(database, QueuedWriteSqliteDatabase)
 
 
 def test_concurrent_writers_take_turns(queued: QueuedWriteSqliteDatabase) -> None:
