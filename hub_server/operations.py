@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -83,6 +82,7 @@ class OperationEngine:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._changed: dict[str, asyncio.Event] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     # -- notifications -------------------------------------------------------
 
@@ -170,15 +170,14 @@ class OperationEngine:
             if config is not None and config.propagation_timeout
             else self.hub.settings.propagation_timeout
         )
-        last_beat = time.monotonic()
+        pending = ""
 
         async def progress(result: PropagationResult) -> None:
-            nonlocal last_beat
-            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                last_beat = time.monotonic()
-                await self._set(
-                    operation.id, servers_pending=" ".join(map(str, result.missing))
-                )
+            nonlocal pending
+            missing = " ".join(map(str, result.missing))
+            if missing != pending:
+                pending = missing
+                await self._set(operation.id, servers_pending=missing)
 
         result = await wait_for_value(
             record.validation_name,
@@ -251,12 +250,28 @@ class OperationEngine:
         return operation
 
     def start_sweeper(self) -> None:
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+        """Start the sweeper and the heartbeat of this hub's running operations."""
+        loop = asyncio.get_running_loop()
+        self._sweeper = loop.create_task(self._sweep_forever())
+        self._heartbeat = loop.create_task(self._beat_forever())
+
+    async def _beat_forever(self) -> None:
+        # One UPDATE for all operations this hub runs, so that other hubs'
+        # sweepers leave them alone, however many are waiting.
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await blocking(_touch_operations, list(self._tasks))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("heartbeat failed; retrying at the next one")
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
-        if self._sweeper is not None:
-            tasks.append(self._sweeper)
+        for task in (self._sweeper, self._heartbeat):
+            if task is not None:
+                tasks.append(task)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -350,6 +365,17 @@ def _retire_record(record_id: str) -> None:
     models.ChallengeRecord.update(active=False, removed_at=models.utcnow()).where(
         models.ChallengeRecord.id == record_id
     ).execute()
+
+
+def _touch_operations(operation_ids: list[str]) -> None:
+    """Mark operations as alive; those already final are left as they are."""
+    now = models.utcnow()
+    for start in range(0, len(operation_ids), 500):
+        chunk = operation_ids[start : start + 500]
+        models.Operation.update(updated_at=now).where(
+            models.Operation.id.in_(chunk)
+            & models.Operation.state.in_(sorted(IN_FLIGHT))
+        ).execute()
 
 
 def _stale_operations(stale_seconds: float) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,10 @@ async def _ask(
         response = await dns.asyncquery.udp(
             query, server.host, timeout=timeout, port=server.port
         )
+    except ConnectionRefusedError:
+        # Nothing listens on that port (ICMP port unreachable): TCP would be
+        # refused as well, so answer at once.
+        raise
     except (dns.exception.Timeout, OSError) as exc:
         logger.debug("UDP to %s failed (%s); retrying over TCP", server, exc)
     else:
@@ -323,7 +328,8 @@ async def wait_for_value(
             if inspect.isawaitable(outcome):
                 await outcome
 
-        await asyncio.sleep(min(interval, remaining))
+        # Jitter keeps operations started together from polling in step.
+        await asyncio.sleep(min(interval * random.uniform(0.8, 1.2), remaining))
         interval = min(max_interval, interval * 2)
 
 
