@@ -43,6 +43,9 @@ class Settings:
     embedded_dns_zones: list[str] = field(default_factory=list)
     propagation_timeout: float = 120.0
     propagation_first_interval: float = 0.05
+    # Polls back off to this; a server that never answers costs one poll per
+    # this many seconds per waiting operation.
+    propagation_max_interval: float = 5.0
     sweep_interval: float = 60.0
     record_max_age: float = 3600.0
     auth_failure_max_delay: float = 2.0
@@ -165,3 +168,8 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError("setting workers: must be at least 2")
     if settings.propagation_timeout <= 0:
         raise ConfigError("setting propagation_timeout: must be positive")
+    if not 0 < settings.propagation_first_interval <= settings.propagation_max_interval:
+        raise ConfigError(
+            "setting propagation_first_interval: must be positive and at most "
+            "propagation_max_interval"
+        )

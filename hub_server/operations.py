@@ -185,6 +185,7 @@ class OperationEngine:
             servers,
             timeout,
             first_interval=self.hub.settings.propagation_first_interval,
+            max_interval=self.hub.settings.propagation_max_interval,
             on_progress=progress,
         )
         if result.ok:

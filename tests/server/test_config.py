@@ -160,6 +160,19 @@ def test_a_taken_listen_address_is_named(tmp_path: Path, taken_address: str) -> 
             "setting HUB_PROPAGATION_TIMEOUT",
             id="negative-timeout",
         ),
+        pytest.param(
+            {
+                "HUB_PROPAGATION_FIRST_INTERVAL": "3",
+                "HUB_PROPAGATION_MAX_INTERVAL": "1",
+            },
+            "setting propagation_first_interval",
+            id="first-interval-above-max",
+        ),
+        pytest.param(
+            {"HUB_PROPAGATION_FIRST_INTERVAL": "0"},
+            "setting propagation_first_interval",
+            id="zero-first-interval",
+        ),
     ],
 )
 def test_settings_refused_when_loaded(environ: dict[str, str], expected: str) -> None:
