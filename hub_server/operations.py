@@ -107,11 +107,14 @@ class OperationEngine:
 
     # -- running -------------------------------------------------------------
 
-    def start(self, operation_id: str) -> None:
-        """Move an operation forward in the background; no-op if already running."""
+    def start(self, operation_id: str, work: Work | None = None) -> None:
+        """Move an operation forward in the background; no-op if already running.
+
+        ``work`` holds the rows the caller has just written, saving a read.
+        """
         if operation_id in self._tasks:
             return
-        task = asyncio.get_running_loop().create_task(self._run(operation_id))
+        task = asyncio.get_running_loop().create_task(self._run(operation_id, work))
         self._tasks[operation_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(operation_id, None))
 
@@ -121,9 +124,10 @@ class OperationEngine:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def _run(self, operation_id: str) -> None:
+    async def _run(self, operation_id: str, work: Work | None) -> None:
         try:
-            work = await blocking(load_work, operation_id)
+            if work is None:
+                work = await blocking(load_work, operation_id)
             if work.operation.state not in IN_FLIGHT:
                 return
             provider = await blocking(self.hub.build_provider, work.credential)
@@ -144,6 +148,7 @@ class OperationEngine:
 
     async def _advance(self, work: Work, provider: Provider) -> None:
         operation, record, config = work.operation, work.record, work.config
+        written: dict[str, object] = {}
         if operation.state == PRESENTING:
             requested = operation.requested_ttl or DEFAULT_TTL
             try:
@@ -158,13 +163,13 @@ class OperationEngine:
                     f"{provider.ttl_range.minimum}-{provider.ttl_range.maximum})"
                 )
             record.zone = zone
-            await self._set(operation.id, state=PROPAGATING, ttl=ttl, reason=note)
             operation.reason = note
+            written = {"state": PROPAGATING, "ttl": ttl, "reason": note}
         if config is not None and config.skip_propagation_check:
-            await self._set(operation.id, state=READY)
+            await self._set(operation.id, **{**written, "state": READY})
             return
         servers = await self._servers(record, config, provider)
-        await self._set(operation.id, servers=" ".join(map(str, servers)))
+        await self._set(operation.id, **written, servers=" ".join(map(str, servers)))
         timeout = (
             config.propagation_timeout
             if config is not None and config.propagation_timeout

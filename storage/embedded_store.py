@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import peewee as pw
-
 from storage import models
 
 
@@ -13,18 +11,9 @@ class DatabaseRecordStore:
     def add(self, name: str, value: str, ttl: int) -> None:
         """Add a value; adding it again only updates its TTL."""
         record = models.EmbeddedTxtRecord
-        with models.database_proxy.atomic():
-            updated = (
-                record.update(ttl=ttl)
-                .where((record.name == name) & (record.value == value))
-                .execute()
-            )
-            if not updated:
-                try:
-                    with models.database_proxy.atomic():
-                        record.create(name=name, value=value, ttl=ttl)
-                except pw.IntegrityError:
-                    pass  # another hub added the same value at the same moment
+        record.insert(name=name, value=value, ttl=ttl).on_conflict(
+            conflict_target=[record.name, record.value], update={record.ttl: ttl}
+        ).execute()
 
     def remove(self, name: str, value: str) -> None:
         record = models.EmbeddedTxtRecord

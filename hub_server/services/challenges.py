@@ -393,12 +393,12 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         target = await self._target_name(config, base_name)
         if request.record_name.strip():
             check_record_name(identifier, request.record_name, (target,))
-        operation, record, start = await blocking(
+        operation, record, work = await blocking(
             self._create, identifier, target, value, config, caller
         )
         audit.note(target=operation.id)
-        if start:
-            self.engine.start(operation.id)
+        if work is not None:
+            self.engine.start(operation.id, work)
         if request.wait:
             operation = await self.engine.wait_final(operation.id)
             # The zone is found while presenting: the record read before is stale.
@@ -424,10 +424,12 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         value: str,
         config: models.ManagedChallengeConfig,
         caller: Any,
-    ) -> tuple[models.Operation, models.ChallengeRecord, bool]:
+    ) -> tuple[models.Operation, models.ChallengeRecord, ops.Work | None]:
         """Store the record and its operation before any DNS change.
 
-        A live record for the same identifier and value is reused.
+        A live record for the same identifier and value is reused with its
+        operation, which the hub running it moves on (or the sweeper, if that
+        hub stopped). A new operation comes with the rows its task needs.
         """
         with models.database_proxy.atomic():
             record = (
@@ -443,7 +445,7 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
             if record is not None:
                 latest = ops.latest_operation(record.id)
                 if latest is not None and latest.state != ops.FAILED:
-                    return latest, record, latest.state in ops.IN_FLIGHT
+                    return latest, record, None
             else:
                 record = models.ChallengeRecord.create(
                     id=models.new_id("r"),
@@ -464,7 +466,8 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
                 state=ops.PRESENTING,
                 requested_ttl=config.ttl,
             )
-        return operation, record, True
+        credential = models.StoredCredential.get_by_id(config.credential_id)
+        return operation, record, ops.Work(operation, record, config, credential)
 
     async def GetOperation(
         self, request: pb.GetOperationRequest, context: Any
