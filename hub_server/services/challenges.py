@@ -14,6 +14,7 @@ from hub_client.hub.v1 import challenge_pb2 as pb
 from hub_client.hub.v1 import challenge_pb2_grpc
 from hub_server import audit
 from hub_server import operations as ops
+from hub_server.auth import Caller
 from hub_server.errors import ConflictError, FailedPreconditionError, ValidationError
 from hub_server.interceptor import current_caller, status_only_call
 from hub_server.names import (
@@ -423,7 +424,7 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         name: str,
         value: str,
         config: models.ManagedChallengeConfig,
-        caller: Any,
+        caller: Caller,
     ) -> tuple[models.Operation, models.ChallengeRecord, ops.Work | None]:
         """Store the record and its operation before any DNS change.
 
@@ -438,6 +439,7 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
                     (models.ChallengeRecord.validation_name == name)
                     & (models.ChallengeRecord.value == value)
                     & (models.ChallengeRecord.identifier == identifier)
+                    & (models.ChallengeRecord.principal_id == caller.principal_id)
                     & (models.ChallengeRecord.active == True)  # noqa: E712
                 )
                 .first()
@@ -473,15 +475,17 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         self, request: pb.GetOperationRequest, context: Any
     ) -> pb.Operation:
         operation_id = check_id("id", request.id)
-        operation = await blocking(ops.get_operation, operation_id)
         if status_only_call():
+            operation = await blocking(ops.get_operation, operation_id)
             return status_only_message(operation)
+        operation = await blocking(_visible_operation, operation_id, current_caller())
         return operation_message(operation)
 
     async def WatchOperation(
         self, request: pb.WatchOperationRequest, context: Any
     ) -> AsyncIterator[pb.Operation]:
         operation_id = check_id("id", request.id)
+        await blocking(_visible_operation, operation_id, current_caller())
         last = None
         while True:
             operation = await blocking(ops.get_operation, operation_id)
@@ -500,7 +504,9 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         audit.note(name=identifier)
         value = check_txt_value(request.value)
         current_caller().require_name("challenge.cleanup", identifier)
-        records = await blocking(_active_records, identifier, value)
+        records = await blocking(
+            _active_records, identifier, value, current_caller().principal_id
+        )
         if request.record_name.strip():
             allowed = tuple(r.validation_name for r in records)
             check_record_name(identifier, request.record_name, allowed)
@@ -552,11 +558,29 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         return await blocking(run)
 
 
-def _active_records(identifier: str, value: str) -> list[models.ChallengeRecord]:
+def _active_records(
+    identifier: str, value: str, principal_id: str
+) -> list[models.ChallengeRecord]:
+    """The caller's own live records of a value: cleanup never touches others'."""
     return list(
         models.ChallengeRecord.select().where(
             (models.ChallengeRecord.identifier == identifier)
             & (models.ChallengeRecord.value == value)
+            & (models.ChallengeRecord.principal_id == principal_id)
             & (models.ChallengeRecord.active == True)  # noqa: E712
         )
     )
+
+
+def _visible_operation(operation_id: str, caller: Caller) -> models.Operation:
+    """The operation, if the caller may see it: its own, or any with challenge.read.
+
+    Another principal's operation is reported as not found, so ids cannot be
+    probed.
+    """
+    operation = ops.get_operation(operation_id)
+    if "challenge.read" in caller.actions:
+        return operation
+    if operation.record.principal_id != caller.principal_id:
+        raise NotFoundError("operation", operation_id)
+    return operation

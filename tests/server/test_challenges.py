@@ -114,6 +114,61 @@ def test_same_value_again_reuses_the_record(
     cleanup(consumer, "reuse.example.com", value)
 
 
+@pytest.fixture(scope="module")
+def other_consumer(
+    bind_hub: HubServer, admin: HubClient, config: challenge_pb2.ManagedChallenge
+) -> Iterator[HubClient]:
+    """A second, unrestricted consumer: a different principal from ``consumer``."""
+    with bind_hub.client(consumer_token(admin, "other consumer")) as client:
+        yield client
+
+
+def test_each_principal_keeps_its_own_record_of_a_shared_value(
+    consumer: HubClient, other_consumer: HubClient, bind: BindServer
+) -> None:
+    value = new_value()
+    name = "_acme-challenge.shared.example.com"
+
+    mine = perform(consumer, "shared.example.com", value)
+    theirs = perform(other_consumer, "shared.example.com", value)
+    first_cleanup = cleanup(other_consumer, "shared.example.com", value)
+    served_after_first = bind.read_txt(name)
+    second_cleanup = cleanup(consumer, "shared.example.com", value)
+
+    assert theirs.record_id != mine.record_id
+    assert theirs.id != mine.id
+    # The other principal's cleanup removes only its record; the value stays
+    # while the first principal's record still needs it.
+    assert first_cleanup.removed is True
+    assert served_after_first == {value}
+    assert second_cleanup.removed is True
+    assert bind.read_txt(name) == set()
+
+
+def test_a_consumer_cannot_read_another_principals_operation(
+    consumer: HubClient, other_consumer: HubClient, admin: HubClient
+) -> None:
+    value = new_value()
+    operation = perform(consumer, "private.example.com", value, wait=False)
+    request = challenge_pb2.GetOperationRequest(id=operation.id)
+
+    with pytest.raises(HubClientError) as refused:
+        other_consumer.challenges.GetOperation(request)
+    with pytest.raises(HubClientError) as refused_watch:
+        list(
+            other_consumer.challenges.WatchOperation(
+                challenge_pb2.WatchOperationRequest(id=operation.id)
+            )
+        )
+    own = consumer.challenges.GetOperation(request)
+    seen_by_admin = admin.challenges.GetOperation(request)
+    cleanup(consumer, "private.example.com", value)
+
+    assert refused.value.code.name == "NOT_FOUND"
+    assert refused_watch.value.code.name == "NOT_FOUND"
+    assert own.identifier == seen_by_admin.identifier == "private.example.com"
+
+
 def test_get_operation_polls_to_ready(consumer: HubClient, bind: BindServer) -> None:
     value = new_value()
 
