@@ -191,7 +191,12 @@ class HubServer:
                     Authenticator(), FailureThrottle(settings.auth_failure_max_delay)
                 )
             ],
-            options=[("grpc.max_metadata_size", MAX_METADATA_BYTES)],
+            options=[
+                ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+                # Without this a second hub on the same address binds it too
+                # and the kernel splits connections between them.
+                ("grpc.so_reuseport", 0),
+            ],
         )
         self.challenges = ChallengeService(self.hub)
         self.embedded: EmbeddedDnsServer | None = None

@@ -9,6 +9,7 @@ import os
 import secrets
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -244,6 +245,41 @@ def _admin_client(settings: Settings) -> HubClient:
     return HubClient(settings.listen, credentials)
 
 
+def address_in_use(address: str, kinds: tuple[int, ...]) -> bool:
+    """Whether something on this host already holds ``address`` (HOST:PORT)."""
+    host, _, port = address.rpartition(":")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for kind in kinds:
+        with socket.socket(family, kind) as probe:
+            try:
+                probe.bind((host.strip("[]"), int(port)))
+            except OSError:
+                return True
+    return False
+
+
+def check_addresses_free(settings: Settings, bridge_listen: str) -> None:
+    """Refuse to start when a hub (or anything else) holds one of our addresses."""
+    wanted: list[tuple[str, str, tuple[int, ...]]] = [
+        ("HUB_LISTEN", settings.listen, (socket.SOCK_STREAM,)),
+        ("HUB_BRIDGE_LISTEN", bridge_listen, (socket.SOCK_STREAM,)),
+    ]
+    if settings.embedded_dns_listen:
+        wanted.append(
+            (
+                "HUB_EMBEDDED_DNS_LISTEN",
+                settings.embedded_dns_listen,
+                (socket.SOCK_DGRAM, socket.SOCK_STREAM),
+            )
+        )
+    for variable, address, kinds in wanted:
+        if address_in_use(address, kinds):
+            raise DevRunError(
+                f"{address} is in use (is a hub already running?); stop it, or set "
+                f"{variable} to another address"
+            )
+
+
 def run(environ: Mapping[str, str]) -> int:
     """Start everything, print how to use it, and run until SIGINT or SIGTERM."""
     env = child_environment(environ)
@@ -266,6 +302,7 @@ def run(environ: Mapping[str, str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     try:
+        check_addresses_free(settings, env["HUB_BRIDGE_LISTEN"])
         initialise(env)
     except DevRunError as exc:
         print(f"make run: {exc}", file=sys.stderr)

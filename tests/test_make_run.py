@@ -228,6 +228,25 @@ def _served(address: str, name: str) -> bool:
     return True
 
 
+def test_a_second_run_beside_the_first_refuses_to_start(make_run: MakeRun) -> None:
+    second = subprocess.run(
+        DEVRUN,
+        cwd=make_run.workdir,
+        env=make_run.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert second.returncode == 1
+    assert "ready" not in second.stdout
+    assert second.stderr.strip() == (
+        f"make run: {make_run.env['HUB_LISTEN']} is in use (is a hub already "
+        "running?); stop it, or set HUB_LISTEN to another address"
+    )
+
+
 def test_ctrl_c_stops_all_and_a_second_run_changes_nothing(
     make_run: MakeRun,
 ) -> None:

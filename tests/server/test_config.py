@@ -13,6 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from hub_server.config import ConfigError, load_settings
+from tests.servers.hub import HubServer
 from tests.servers.ports import free_port
 
 HUB_SERVER = str(Path(sys.executable).parent / "hub-server")
@@ -143,6 +144,18 @@ def test_a_taken_listen_address_is_named(tmp_path: Path, taken_address: str) -> 
     # gRPC's core library writes its own line before the hub's.
     assert result.stderr.splitlines()[-1] == (
         f"hub-server: setting listen: cannot listen on {taken_address} "
+        "(address in use, or not an address of this host)"
+    )
+
+
+def test_a_second_hub_cannot_share_a_running_hubs_address(
+    tmp_path: Path, hub: HubServer
+) -> None:
+    result = _serve(tmp_path, {"HUB_LISTEN": hub.address})
+
+    assert result.returncode != 0
+    assert result.stderr.splitlines()[-1] == (
+        f"hub-server: setting listen: cannot listen on {hub.address} "
         "(address in use, or not an address of this host)"
     )
 
