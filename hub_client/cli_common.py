@@ -244,6 +244,8 @@ def refusal(error: HubClientError, ctx: click.Context | None) -> HubRefusedError
         message, hint = _connection_failure(address, message)
     elif error.code == grpc.StatusCode.NOT_FOUND:
         hint = _not_found_hint(message)
+    elif error.code == grpc.StatusCode.PERMISSION_DENIED and "restriction" in message:
+        hint = "ask an administrator to widen the role assignment's --domains"
     if hint and hint not in message:
         message = f"{message}; {hint}"
     return HubRefusedError(message)

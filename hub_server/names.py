@@ -155,10 +155,16 @@ def check_txt_value(value: str) -> str:
     if _TXT_VALUE.fullmatch(value):
         return value
     prefix = value[:_SHOWN_VALUE_CHARS]
+    problem = ""
+    if "=" in value:
+        problem = "; '=' padding is not part of a dns-01 value"
+    elif "+" in value or "/" in value:
+        problem = "; '+' and '/' are standard base64, not base64url"
     raise ValidationError(
         "value",
         f"expected 43 characters of [A-Za-z0-9_-] (an unpadded base64url "
-        f"SHA-256 digest), got {len(value)} characters starting {prefix!r}",
+        f"SHA-256 digest), got {len(value)} characters starting {prefix!r}"
+        f"{problem}",
     )
 
 

@@ -347,3 +347,26 @@ def test_audit_lists_denied_requests(hubctl: Hubctl, hub: Any) -> None:
     assert [event["action"] for event in events.json()] == ["principal.read"]
     assert table.code == 0
     assert len(table.stdout.splitlines()) <= 6
+
+
+def test_a_name_outside_the_restriction_says_how_to_widen_it(
+    hubctl: Hubctl, hub: Any
+) -> None:
+    principal_id = _new_principal(hubctl, "www only")
+    assign = hubctl(
+        "principal", "assign", principal_id, "managed-challenge-consumer",
+        "--domains", "www.demo.test",
+    )  # fmt: skip
+    assert assign.code == 0, assign.stderr
+    token = _new_token(hubctl, principal_id)
+
+    result = run_hubctl(
+        "present", "mail.demo.test", "--value", "A" * 43, env=_as(token, hub)
+    )
+
+    assert result.code == 1
+    line = _one_error_line(result)
+    assert "'mail.demo.test' is outside this token's domain restrictions" in line
+    assert line.endswith(
+        "ask an administrator to widen the role assignment's --domains"
+    )
