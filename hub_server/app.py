@@ -115,7 +115,10 @@ def initialise(settings: Settings) -> tuple[Path, bool]:
 
     Returns the credentials file and whether this call created it. An existing
     administrator or credentials file is left alone: nothing is overwritten.
+    A data directory made here is for the owner only: the database holds the
+    audit trail and the encrypted credentials.
     """
+    Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     open_hub(settings, create_key=True)
     path = settings.admin_credentials_file
     existing = (

@@ -110,6 +110,7 @@ def test_secrets_on_disk_are_for_the_owner_only(hub: HubServer) -> None:
 
     assert _mode(var / "admin-credentials.json") == 0o600
     assert _mode(var / "master.key") == 0o600
+    assert _mode(var) == 0o700
 
 
 def test_the_credentials_file_is_a_hubctl_profile(hub: HubServer) -> None:
