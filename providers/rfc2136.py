@@ -260,10 +260,19 @@ class Rfc2136Provider(Provider):
                 zone=zone,
                 name=name,
             ) from exc
-        except (dns.exception.Timeout, OSError) as exc:
+        except dns.exception.Timeout as exc:
             raise ProviderUnavailableError(
                 f"server {self._server} did not answer {what} within "
-                f"{self.timeout:g} s ({type(exc).__name__})",
+                f"{self.timeout:g} s",
+                provider=self.type_name,
+                zone=zone,
+                name=name,
+            ) from exc
+        except OSError as exc:
+            # UDP went unanswered or was refused, and TCP could not connect.
+            raise ProviderUnavailableError(
+                f"server {self._server} could not be reached for {what} "
+                f"({exc.strerror or type(exc).__name__})",
                 provider=self.type_name,
                 zone=zone,
                 name=name,
