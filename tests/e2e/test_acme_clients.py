@@ -6,7 +6,6 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -191,12 +190,10 @@ def test_certify_api_client_gets_a_certificate(
 ) -> None:
     with httpx.Client(base_url=bridge_process.url, timeout=60) as http:
         certify = CertifyChallengeClient(http, consumer)
-        started = time.monotonic()
         pem = obtain_certificate(pebble, DOMAINS, certify)
 
     assert certificate_names(pem) == sorted(DOMAINS)
     assert certify.polls >= 1
-    assert time.monotonic() - started < 120
     assert acme_txt_values(example_bind, VALIDATED) == {}
 
 

@@ -175,7 +175,7 @@ def test_unreachable_postgresql_is_retried_then_refused() -> None:
         open_database(url, wait_seconds=1.5)
 
     elapsed = time.monotonic() - started
-    assert 1.5 <= elapsed < 6
+    assert elapsed >= 1.5  # retried for the whole wait, not given up at once
     message = str(caught.value)
     assert message.startswith("database_url: cannot connect to ")
     assert "pa55word" not in message
