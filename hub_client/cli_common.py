@@ -158,9 +158,17 @@ def resolve_settings(
         raise click.UsageError(
             "a client certificate needs both --cert-file and --key-file"
         )
+    client_id = client_id or stored.get("client_id", "")
+    if bool(client_id) != bool(secret):
+        given, missing = (
+            ("a client id", "HUB_CLIENT_SECRET or --client-secret-file")
+            if client_id
+            else ("a secret", "HUB_CLIENT_ID or --client-id")
+        )
+        raise click.UsageError(f"{given} is set but not its pair: set {missing}")
     return Settings(
         address=address or stored.get("address") or DEFAULT_ADDRESS,
-        client_id=client_id or stored.get("client_id", ""),
+        client_id=client_id,
         client_secret=secret,
         tls=tls or bool(ca_file or cert_file),
         ca_file=ca_file,

@@ -203,3 +203,27 @@ def test_every_command_has_help() -> None:
     for path, (code, text) in pages.items():
         assert code == 0, path
         assert text.startswith(f"Usage: hubctl {' '.join(path)}".rstrip()), path
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param(
+            {"HUB_CLIENT_ID": "hub_0123456789abcdef0123"},
+            "a client id is set but not its pair: set HUB_CLIENT_SECRET or "
+            "--client-secret-file",
+            id="id-without-secret",
+        ),
+        pytest.param(
+            {"HUB_CLIENT_SECRET": "s3cret-value"},
+            "a secret is set but not its pair: set HUB_CLIENT_ID or --client-id",
+            id="secret-without-id",
+        ),
+    ],
+)
+def test_half_a_token_is_a_usage_error(env: dict[str, str], message: str) -> None:
+    result = run_hubctl("whoami", env={**NOWHERE, **env})
+
+    assert result.code == 2
+    assert message in result.stderr
+    assert "s3cret-value" not in result.stderr
