@@ -597,6 +597,10 @@ def _httpreq_fields(body: Mapping[str, Any]) -> tuple[str, str, str]:
     if "fqdn" in body or "value" in body:
         record_name = text_field(body, "fqdn")
         return identifier_from_fqdn(record_name), record_name, text_field(body, "value")
+    if not any(key in body for key in ("domain", "token", "keyauth")):
+        raise BadRequestError(
+            "body: expected {fqdn, value}, or {domain, token, keyAuth} in RAW mode"
+        )
     # RAW mode: lego sends what it was given and leaves the digest to us.
     identifier = text_field(body, "domain")
     text_field(body, "token")

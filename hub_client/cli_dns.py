@@ -280,7 +280,7 @@ def credential_remove(credential_id: str) -> None:
 
 @credential.command("test")
 @click.argument("credential_id", metavar="ID")
-@click.option("--zone", default="", help="A name whose zone to look up.")
+@click.option("--zone", required=True, help="A zone, or a name inside one, to look up.")
 @json_option
 def credential_test(credential_id: str, zone: str) -> None:
     """Ask the provider to find a zone with the credential; exit 1 when it fails."""

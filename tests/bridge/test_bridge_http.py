@@ -176,6 +176,13 @@ CERTIFY_BODY = {
         ),
         pytest.param(
             "/httpreq/present",
+            {"json": {}, "headers": basic("i", SECRET)},
+            400,
+            "body: expected {fqdn, value}, or {domain, token, keyAuth} in RAW mode",
+            id="neither-mode",
+        ),
+        pytest.param(
+            "/httpreq/present",
             {"content": b"x" * 2000, "headers": basic("i", SECRET)},
             413,
             "larger than 1024 bytes",

@@ -267,7 +267,11 @@ UNKNOWN_IDS = [
     pytest.param(
         ["credential", "remove", "sc-0000"], "credential", id="credential-remove"
     ),
-    pytest.param(["credential", "test", "sc-0000"], "credential", id="credential-test"),
+    pytest.param(
+        ["credential", "test", "sc-0000", "--zone", "example.com"],
+        "credential",
+        id="credential-test",
+    ),
 ]
 
 
