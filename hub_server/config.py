@@ -127,7 +127,7 @@ def load_settings(
             continue
         if name not in fields:
             raise ConfigError(f"environment {key}: unknown setting")
-        values[name] = _convert(key, raw, fields[name])
+        values[name] = _convert(f"{name} ({key})", raw, fields[name])
     settings = Settings(**values)
     check_settings(settings)
     return settings

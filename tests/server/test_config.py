@@ -170,7 +170,7 @@ def test_a_second_hub_cannot_share_a_running_hubs_address(
         pytest.param({"HUB_WORKERS": "1"}, "setting workers", id="one-worker"),
         pytest.param(
             {"HUB_PROPAGATION_TIMEOUT": "-1"},
-            "setting HUB_PROPAGATION_TIMEOUT",
+            "setting propagation_timeout (HUB_PROPAGATION_TIMEOUT): must not",
             id="negative-timeout",
         ),
         pytest.param(
