@@ -13,6 +13,7 @@ from hub_server.errors import ValidationError
 
 #: The label an ACME server queries for dns-01 (RFC 8555, section 8.4).
 CHALLENGE_LABEL = "_acme-challenge"
+ACME_CHALLENGE_PREFIX = CHALLENGE_LABEL + "."
 
 MAX_NAME_OCTETS = 253
 MAX_LABEL_OCTETS = 63

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hub_server.locks import name_lock
+from hub_server.names import ACME_CHALLENGE_PREFIX
 from hub_server.runtime import blocking
 from providers.base import Nameserver, Provider
 from providers.errors import ProviderError
@@ -336,6 +337,18 @@ def _write_value(
 ) -> tuple[str, int]:
     """Find the zone and add the value under the name's lock; store the zone."""
     zone = provider.find_zone(record.validation_name)
+    if zone == record.validation_name and not record.validation_name.startswith(
+        ACME_CHALLENGE_PREFIX
+    ):
+        # Only a CNAME target can land here (a validation name always starts
+        # with _acme-challenge): a wildcard CNAME to an apex, say. A zone's
+        # apex is never a challenge delegation, and holds its SPF and the like.
+        raise ProviderError(
+            f"will not write at {zone}: it is the apex of zone {zone}, reached "
+            f"through a CNAME at the validation name of {record.identifier}",
+            zone=zone,
+            name=record.validation_name,
+        )
     models.ChallengeRecord.update(zone=zone).where(
         models.ChallengeRecord.id == record.id
     ).execute()

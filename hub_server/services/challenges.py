@@ -15,9 +15,15 @@ from hub_client.hub.v1 import challenge_pb2_grpc
 from hub_server import audit
 from hub_server import operations as ops
 from hub_server.auth import Caller
-from hub_server.errors import ConflictError, FailedPreconditionError, ValidationError
+from hub_server.errors import (
+    ConflictError,
+    FailedPreconditionError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from hub_server.interceptor import current_caller, status_only_call
 from hub_server.names import (
+    ACME_CHALLENGE_PREFIX,
     check_record_name,
     check_txt_value,
     normalize_name,
@@ -392,6 +398,8 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
             )
         config = found[0]
         target = await self._target_name(config, base_name)
+        if target != base_name:
+            _check_cname_target(caller, identifier, target)
         if request.record_name.strip():
             check_record_name(identifier, request.record_name, (target,))
         operation, record, work = await blocking(
@@ -556,6 +564,24 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
             )
 
         return await blocking(run)
+
+
+def _check_cname_target(caller: Caller, identifier: str, target: str) -> None:
+    """Refuse a CNAME target that is another name's validation name the caller
+    may not use: following it would prove control of that other name.
+    """
+    prefix = ACME_CHALLENGE_PREFIX
+    if not target.startswith(prefix):
+        return
+    other = target[len(prefix) :]
+    if not caller.allows_name("challenge.request", other):
+        raise PermissionDeniedError(
+            f"the CNAME at the validation name of {identifier!r} points to "
+            f"{target!r}, the validation name of {other!r}, which is outside this "
+            "token's domain restrictions",
+            action="challenge.request",
+            name=other,
+        )
 
 
 def _active_records(

@@ -368,6 +368,52 @@ def test_cname_at_the_validation_name_fails_at_once_without_following(
     assert bind.read_txt("www.acme.example.org") == set()
 
 
+def test_a_wildcard_cname_never_leads_a_value_to_a_zone_apex(
+    admin: HubClient, consumer: HubClient, credential_id: str, bind: BindServer
+) -> None:
+    bind.put_cname("*.wild.example.com", "example.com.")
+    create_config(admin, credential_id, "**.wild.example.com", follow_cname=True)
+    apex_before = bind.read_txt("example.com")
+    value = new_value()
+
+    operation = perform(consumer, "x.wild.example.com", value)
+
+    assert operation.state == FAILED
+    assert "will not write at example.com: it is the apex of zone example.com" in (
+        operation.reason
+    )
+    assert bind.read_txt("example.com") == apex_before
+    assert value not in bind.read_txt("example.com")
+
+
+def test_a_cname_to_another_names_validation_name_needs_that_name(
+    admin: HubClient,
+    consumer: HubClient,
+    bind_hub: HubServer,
+    credential_id: str,
+    bind: BindServer,
+) -> None:
+    bind.put_cname("_acme-challenge.a.example.com", "_acme-challenge.b.example.com.")
+    create_config(admin, credential_id, "a.example.com", follow_cname=True)
+    value = new_value()
+
+    a_only_token = consumer_token(admin, "a only", "a.example.com")
+    with (
+        bind_hub.client(a_only_token) as a_only,
+        pytest.raises(HubClientError) as refused,
+    ):
+        perform(a_only, "a.example.com", value)
+    served_after_refusal = bind.read_txt("_acme-challenge.b.example.com")
+    allowed = perform(consumer, "a.example.com", value)
+    cleanup(consumer, "a.example.com", value)
+
+    assert refused.value.code.name == "PERMISSION_DENIED"
+    assert "the validation name of 'b.example.com'" in refused.value.message
+    assert value not in served_after_refusal
+    assert allowed.state == READY
+    assert allowed.validation_name == "_acme-challenge.b.example.com"
+
+
 def test_F25_cname_delegation_followed(
     admin: HubClient, consumer: HubClient, credential_id: str, bind: BindServer
 ) -> None:

@@ -294,6 +294,18 @@ class BindServer:
         """Remove one TXT value behind any provider's back."""
         self._update(name, "delete", value, 0)
 
+    def put_cname(self, name: str, target: str, ttl: int = 60) -> None:
+        """Add a CNAME at ``name`` (absolute ``target``), by a signed update."""
+        owner = dns.name.from_text(name)
+        update = dns.update.UpdateMessage(
+            self._zone_of(owner), keyring=self.key.dnspython_key()
+        )
+        update.add(owner, ttl, dns.rdatatype.CNAME, target)
+        response = dns.query.tcp(update, self.address, timeout=5, port=self.port)
+        if response.rcode() != dns.rcode.NOERROR:
+            rcode = dns.rcode.to_text(response.rcode())
+            raise RuntimeError(f"update of {name} on {self.server}: {rcode}")
+
     def _update(self, name: str, action: str, value: str, ttl: int) -> None:
         owner = dns.name.from_text(name)
         zone = self._zone_of(owner)
