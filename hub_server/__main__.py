@@ -38,6 +38,9 @@ def setup_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), handlers=[handler], force=True
     )
+    # httpx logs every request line, URL included, at INFO: too chatty beside
+    # one line per call, and no URL belongs in the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import threading
 import time
@@ -133,6 +134,13 @@ class PowerDnsProvider(Provider):
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ProviderParameterError(
                 "api_url", "must be an http or https URL", provider=cls.type_name
+            )
+        if url.username or url.password:
+            # api_url is not secret: it is shown to every credential reader.
+            raise ProviderParameterError(
+                "api_url",
+                "must not hold a user name or password; put the key in api_key",
+                provider=cls.type_name,
             )
         for text in _split_list(params.get("nameservers", "")):
             try:
@@ -306,13 +314,36 @@ class PowerDnsProvider(Provider):
         )
 
     def _scrub(self, text: str) -> str:
-        """Back-end text cut short, with the API key removed wherever it appears."""
-        if self._api_key:
-            text = text.replace(self._api_key, "[redacted]")
+        """Back-end text cut short; withheld whole if it echoes any of the key.
+
+        A back end may echo the key escaped (JSON) or in part, so replacing the
+        exact key is not enough: any run of ECHO_WINDOW of its characters, as
+        written or escaped, withholds the text.
+        """
+        if self._api_key and _echoes(text, self._api_key):
+            return "the answer was withheld: it repeated part of the API key"
         text = " ".join(text.split())
         if len(text) > MAX_DETAIL:
             text = text[:MAX_DETAIL] + "..."
         return text or "no detail"
+
+
+# Key fragments shorter than this are too common to mean an echo.
+ECHO_WINDOW = 6
+
+
+def _echoes(text: str, secret: str) -> bool:
+    """Whether ``text`` holds ECHO_WINDOW characters of ``secret`` in a row."""
+    escaped = json.dumps(secret)[1:-1]
+    for form in {secret, escaped}:
+        if len(form) <= ECHO_WINDOW:
+            if form in text:
+                return True
+            continue
+        for start in range(len(form) - ECHO_WINDOW + 1):
+            if form[start : start + ECHO_WINDOW] in text:
+                return True
+    return False
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -332,3 +332,54 @@ def test_api_key_never_in_errors_or_logs(
     assert f"HTTP {status}" in str(caught.value)
     assert secret not in str(caught.value)
     assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        pytest.param(
+            lambda key: json.dumps({"message": f"Invalid key {key}"}), id="json"
+        ),
+        pytest.param(
+            lambda key: json.dumps({"error": f"key prefix {key[:-1]} mismatch"}),
+            id="partial",
+        ),
+        pytest.param(lambda key: f"bad key: {key[3:12]}", id="fragment"),
+    ],
+)
+def test_an_answer_echoing_part_of_the_key_is_withheld(
+    caplog: pytest.LogCaptureFixture, echo: Callable[[str], str]
+) -> None:
+    # Against a stand-in: the key has characters JSON escapes, and the back end
+    # echoes it escaped, in part, or as a fragment.
+    secret = 'k"e/yTOPSECRET\\x'
+
+    def answer(
+        count: int, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        return 400, {"Content-Type": "application/json"}, echo(secret).encode()
+
+    stand_in = StandIn(answer)
+    caplog.set_level(logging.DEBUG)
+    provider = make_provider(stand_in.url, secret)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            provider.find_zone("_acme-challenge.www.example.com")
+    finally:
+        provider.close()
+        stand_in.stop()
+
+    message = str(caught.value)
+    assert message.endswith("the answer was withheld: it repeated part of the API key")
+    assert "TOPSECRET" not in message
+    assert "TOPSECRET" not in caplog.text
+
+
+def test_an_api_url_holding_a_password_is_refused() -> None:
+    with pytest.raises(ProviderParameterError) as caught:
+        PowerDnsProvider.validate_parameters(
+            {"api_url": "http://user:pa55word@127.0.0.1:8081", "api_key": "k"}
+        )
+
+    assert caught.value.field == "api_url"
+    assert "pa55word" not in str(caught.value)
