@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -81,6 +82,16 @@ class Hub:
         cls = provider_type(row.provider_type)
         params = {**json.loads(row.parameters), **self.secret_box.decrypt(row.secrets)}
         return cls(params, self.provider_context)
+
+
+def trusted_proxies(settings: Settings) -> frozenset[str]:
+    """The gateways whose x-forwarded-for the hub believes, as IP addresses."""
+    try:
+        return frozenset(
+            str(ipaddress.ip_address(text)) for text in settings.trusted_proxies
+        )
+    except ValueError:
+        raise ConfigError("setting trusted_proxies: expected IP addresses") from None
 
 
 def _nameservers(field: str, texts: list[str]) -> list[Nameserver]:
@@ -191,7 +202,9 @@ class HubServer:
         self.server = grpc.aio.server(
             interceptors=[
                 HubInterceptor(
-                    Authenticator(), FailureThrottle(settings.auth_failure_max_delay)
+                    Authenticator(),
+                    FailureThrottle(settings.auth_failure_max_delay),
+                    trusted_proxies(settings),
                 )
             ],
             options=[

@@ -49,6 +49,9 @@ class Settings:
     sweep_interval: float = 60.0
     record_max_age: float = 3600.0
     auth_failure_max_delay: float = 2.0
+    # Gateways (the REST bridge) whose x-forwarded-for splits failure counts
+    # per client; from anyone else the header is ignored.
+    trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
     workers: int = 16
 
     @property

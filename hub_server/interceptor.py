@@ -67,9 +67,12 @@ class _Call:
     details: audit.AuditDetails = field(default_factory=audit.AuditDetails)
     finished: bool = False
     throttle_key: str = ""
+    trusted_proxies: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.throttle_key = f"peer:{_peer_host(self.peer)}"
+        if _peer_address(self.peer) not in self.trusted_proxies:
+            return
         forwarded = _forwarded_for(self.metadata)
         if forwarded:
             self.throttle_key += f" for {forwarded}"
@@ -81,11 +84,23 @@ def _peer_host(peer: str) -> str:
     return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
 
 
+def _peer_address(peer: str) -> str:
+    """The IP address of a gRPC peer (``ipv6:[::1]:5000`` -> ``::1``), or ""."""
+    kind, _, rest = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return ""
+    host = rest.rsplit(":", 1)[0].strip("[]")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return ""
+
+
 def _forwarded_for(metadata: tuple[tuple[str, Any], ...]) -> str:
     """The client address a gateway (the REST bridge) says it calls for, if valid.
 
-    It only refines the failure throttle and the audit trail: a caller that
-    forges it still has its failures counted per client id.
+    Read only from trusted proxies: it splits their failures per client, and
+    anyone else could forge it to escape the per-peer count.
     """
     values = [v for k, v in metadata if k == "x-forwarded-for"]
     if len(values) != 1 or not isinstance(values[0], str):
@@ -99,9 +114,15 @@ def _forwarded_for(metadata: tuple[tuple[str, Any], ...]) -> str:
 class HubInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every hub.v1 method; health and reflection pass untouched."""
 
-    def __init__(self, authenticator: Authenticator, throttle: FailureThrottle) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        throttle: FailureThrottle,
+        trusted_proxies: frozenset[str] = frozenset(),
+    ) -> None:
         self._authenticator = authenticator
         self._throttle = throttle
+        self._trusted_proxies = trusted_proxies
 
     async def intercept_service(
         self,
@@ -136,7 +157,13 @@ class HubInterceptor(grpc.aio.ServerInterceptor):
         inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]],
     ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
         async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            call = _Call(method, action, context.peer() or "", metadata)
+            call = _Call(
+                method,
+                action,
+                context.peer() or "",
+                metadata,
+                trusted_proxies=self._trusted_proxies,
+            )
             try:
                 await self._enter(call)
                 return await inner(request, context)
@@ -158,7 +185,13 @@ class HubInterceptor(grpc.aio.ServerInterceptor):
         async def behaviour(
             request: Any, context: grpc.aio.ServicerContext
         ) -> AsyncIterator[Any]:
-            call = _Call(method, action, context.peer() or "", metadata)
+            call = _Call(
+                method,
+                action,
+                context.peer() or "",
+                metadata,
+                trusted_proxies=self._trusted_proxies,
+            )
             try:
                 await self._enter(call)
                 async for item in inner(request, context):

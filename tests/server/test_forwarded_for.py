@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -61,3 +63,26 @@ def test_a_malformed_forwarded_address_is_ignored(fresh_hub: HubServer) -> None:
     assert len(events) == 1
     assert " for " not in events[0].peer
     assert events[0].peer.startswith("ipv4:127.0.0.1:")
+
+
+@pytest.fixture
+def untrusting_hub(tmp_path: Path) -> Iterator[HubServer]:
+    """A hub that trusts no gateway: x-forwarded-for counts for nothing."""
+    with HubServer(tmp_path / "hub", env={"HUB_TRUSTED_PROXIES": ""}) as server:
+        yield server
+
+
+def test_an_untrusted_peer_cannot_escape_the_throttle_by_forging_addresses(
+    untrusting_hub: HubServer,
+) -> None:
+    # Each failure claims another client address; they all count for the peer.
+    delays = [_failed_call(untrusting_hub, f"192.0.2.{n}") for n in range(1, 7)]
+
+    with untrusting_hub.client() as admin:
+        events = admin.audit.ListAuditEvents(
+            audit_pb2.ListAuditEventsRequest(outcome=audit_pb2.AUDIT_OUTCOME_DENIED)
+        ).events
+
+    assert delays[-1] > 4 * delays[0]
+    assert len(events) == 6
+    assert all(" for " not in e.peer for e in events)
