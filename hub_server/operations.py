@@ -353,17 +353,25 @@ def _write_value(
         models.ChallengeRecord.id == record.id
     ).execute()
     with name_lock(record.validation_name):
+        existed = provider.has_txt_value(zone, record.validation_name, record.value)
         written_ttl = provider.add_txt_value(
             zone, record.validation_name, record.value, ttl
         )
+    if existed and not _shared_with_another_record(record):
+        logger.debug(
+            "value at %s was there before; cleanup will leave it",
+            record.validation_name,
+        )
+        models.ChallengeRecord.update(preexisting=True).where(
+            models.ChallengeRecord.id == record.id
+        ).execute()
     logger.debug("added value at %s in zone %s", record.validation_name, zone)
     return zone, written_ttl
 
 
-def _remove_value(provider: Provider, record: models.ChallengeRecord) -> None:
-    # Another active record may publish the same value at the same name (two
-    # identifiers sharing one validation name): then the value must stay.
-    shared = (
+def _shared_with_another_record(record: models.ChallengeRecord) -> bool:
+    """Whether another active record publishes the same value at the same name."""
+    return bool(
         models.ChallengeRecord.select()
         .where(
             (models.ChallengeRecord.validation_name == record.validation_name)
@@ -373,7 +381,12 @@ def _remove_value(provider: Provider, record: models.ChallengeRecord) -> None:
         )
         .exists()
     )
-    if shared:
+
+
+def _remove_value(provider: Provider, record: models.ChallengeRecord) -> None:
+    # The value stays while another record needs it (two principals, or two
+    # identifiers sharing a validation name), and when it was there before.
+    if record.preexisting or _shared_with_another_record(record):
         return
     with name_lock(record.validation_name):
         provider.remove_txt_value(record.zone, record.validation_name, record.value)

@@ -154,6 +154,14 @@ class Provider(abc.ABC):
     def remove_txt_value(self, zone: str, name: str, value: str) -> None:
         """Remove one TXT value at ``name``; other values stay; absent is fine."""
 
+    def has_txt_value(self, zone: str, name: str, value: str) -> bool | None:
+        """Whether ``value`` is at ``name`` already, or None when unknown.
+
+        The hub asks before adding, so that a value it did not put there (left
+        by hand, or by another tool) is never removed by its cleanup.
+        """
+        return None
+
     def authoritative_servers(self, zone: str) -> list[Nameserver] | None:
         """Name the servers to check for propagation, or None to discover them."""
         return None

@@ -144,6 +144,10 @@ class EmbeddedProvider(Provider):
         logger.debug("added TXT value at %s in zone %s", name, zone)
         return ttl
 
+    def has_txt_value(self, zone: str, name: str, value: str) -> bool:
+        self._check_zone(zone, name)
+        return any(served == value for served, _ in self._server().store.lookup(name))
+
     def remove_txt_value(self, zone: str, name: str, value: str) -> None:
         """Remove ``value`` at ``name``; the other values stay."""
         self._check_zone(zone, name)

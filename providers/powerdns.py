@@ -193,6 +193,11 @@ class PowerDnsProvider(Provider):
                 self._delete_txt(zone, name)
         logger.debug("removed TXT value at %s in zone %s", name, zone)
 
+    def has_txt_value(self, zone: str, name: str, value: str) -> bool:
+        """Read the TXT record set at ``name`` and look for ``value``."""
+        contents, _ = self._read_txt(zone, name)
+        return value in {unquote_txt(content) for content in contents}
+
     def authoritative_servers(self, zone: str) -> list[Nameserver] | None:
         """The configured ``nameservers``, or None to find them through NS records."""
         configured = _split_list(self.params.get("nameservers", ""))

@@ -188,6 +188,18 @@ class Rfc2136Provider(Provider):
         self._send_update(update, zone=zone, name=name, action="add")
         return written
 
+    def has_txt_value(self, zone: str, name: str, value: str) -> bool:
+        """Ask the configured server, signed, whether it serves ``value``."""
+        owner = dnsutil.to_dns_name(name)
+        query = dns.message.make_query(owner, dns.rdatatype.TXT)
+        query.flags &= ~dns.flags.RD
+        query.use_tsig(self._key)
+        response = self._exchange(
+            query, what=f"the TXT query for {name}", zone=zone, name=name
+        )
+        served = {dnsutil.unquote(text) for text in dnsutil.txt_values(response, owner)}
+        return dnsutil.unquote(value) in served
+
     def remove_txt_value(self, zone: str, name: str, value: str) -> None:
         """Delete one TXT value; others stay; a value that is gone already is fine."""
         update = self._update_message(zone)

@@ -11,6 +11,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import peewee as pw
+from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
+from playhouse.migrate import migrate as run_migrations
 
 from storage import models
 from storage.errors import DatabaseUnavailableError, DatabaseUrlError
@@ -176,8 +178,29 @@ def _version_2(database: pw.Database) -> None:
     database.create_tables([models.EmbeddedTxtRecord], safe=True)
 
 
+def _version_3(database: pw.Database) -> None:
+    """Records remember a value that was at the name before the hub added it."""
+    columns = {column.name for column in database.get_columns("challenge_record")}
+    if "preexisting" in columns:
+        return  # created by version 1 from the current model
+    migrator: SchemaMigrator = (
+        PostgresqlMigrator(database)
+        if isinstance(database, pw.PostgresqlDatabase)
+        else SqliteMigrator(database)
+    )
+    run_migrations(
+        migrator.add_column(
+            "challenge_record", "preexisting", pw.BooleanField(default=False)
+        )
+    )
+
+
 # Append only: a released version never changes, and none drops data.
-MIGRATIONS: tuple[Callable[[pw.Database], None], ...] = (_version_1, _version_2)
+MIGRATIONS: tuple[Callable[[pw.Database], None], ...] = (
+    _version_1,
+    _version_2,
+    _version_3,
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 

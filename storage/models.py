@@ -138,6 +138,9 @@ class ChallengeRecord(BaseModel):
     principal_id = pw.CharField(max_length=32, default="", index=True)
     client_id = pw.CharField(max_length=64, default="")
     active = pw.BooleanField(default=True, index=True)
+    # The value was at the name before the hub added it (put there by hand or
+    # by another tool): cleanup leaves it in DNS. Added in version 3.
+    preexisting = pw.BooleanField(default=False)
     created_at = pw.DateTimeField(default=utcnow, index=True)
     removed_at = pw.DateTimeField(null=True)
 

@@ -126,6 +126,21 @@ class ProviderContract:
         assert backend.read_txt(validation_name) == {"manual-proof"}
         assert backend.read_txt(identifier) == {"v=spf1 -all"}
 
+    def test_has_txt_value_tells_what_is_there(
+        self, backend: ProviderHarness, validation_name: str
+    ) -> None:
+        # The hub asks before adding, so cleanup never removes a value it found.
+        provider, zone = backend.provider, backend.zone
+        backend.put_foreign_txt(validation_name, VALUE_B)
+
+        before = provider.has_txt_value(zone, validation_name, VALUE_A)
+        foreign = provider.has_txt_value(zone, validation_name, VALUE_B)
+        provider.add_txt_value(zone, validation_name, VALUE_A, 60)
+        after = provider.has_txt_value(zone, validation_name, VALUE_A)
+        provider.remove_txt_value(zone, validation_name, VALUE_A)
+
+        assert (before, foreign, after) == (False, True, True)
+
     def test_stale_leftover_is_not_a_conflict(
         self, backend: ProviderHarness, validation_name: str
     ) -> None:

@@ -116,6 +116,22 @@ def test_F05_stale_leftover_is_no_conflict(
     assert bind.read_txt("_acme-challenge.stale.example.com") == {leftover}
 
 
+def test_a_value_the_hub_did_not_add_survives_cleanup(
+    consumer: HubClient, bind: BindServer
+) -> None:
+    # Someone put this very value there by hand; a consumer who reads it from
+    # public DNS and "presents" it must not be able to remove it.
+    value = new_value()
+    bind.put_txt("_acme-challenge.manual.example.com", value)
+
+    operation = perform(consumer, "manual.example.com", value)
+    answer = cleanup(consumer, "manual.example.com", value)
+
+    assert operation.state == READY
+    assert answer.removed is True
+    assert bind.read_txt("_acme-challenge.manual.example.com") == {value}
+
+
 @pytest.mark.parametrize(
     ("identifier", "zone", "owner"),
     [
