@@ -92,13 +92,25 @@ class OperationEngine:
         if event is not None:
             event.set()
 
-    async def wait_change(self, operation_id: str, timeout: float) -> None:
-        """Return when this hub changes the operation, or after ``timeout``.
+    def watch(self, operation_id: str) -> asyncio.Event:
+        """An event set at this hub's next change of the operation.
+
+        Take it before reading the operation: a change between the read and
+        the wait then still wakes the waiter.
+        """
+        return self._changed.setdefault(operation_id, asyncio.Event())
+
+    def forget(self, operation_id: str) -> None:
+        """Drop the event of an operation that has reached a final state."""
+        self._changed.pop(operation_id, None)
+
+    @staticmethod
+    async def wait_change(event: asyncio.Event, timeout: float) -> None:
+        """Return when ``event`` is set, or after ``timeout``.
 
         Changes made by other hubs are seen by the caller's next read; the
         timeout bounds how late.
         """
-        event = self._changed.setdefault(operation_id, asyncio.Event())
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
 
@@ -220,14 +232,14 @@ class OperationEngine:
     async def wait_final(self, operation_id: str) -> models.Operation:
         """Return the operation once it is READY, FAILED or CLEANED."""
         while True:
+            changed = self.watch(operation_id)
             operation = await blocking(get_operation, operation_id)
             if operation.state in FINAL:
+                self.forget(operation_id)
                 return operation
             # A task of this hub wakes us on every change; an operation another
             # hub runs is read again each second.
-            await self.wait_change(
-                operation_id, 5.0 if operation_id in self._tasks else 1.0
-            )
+            await self.wait_change(changed, 5.0 if operation_id in self._tasks else 1.0)
 
     # -- cleanup and sweeping ------------------------------------------------
 

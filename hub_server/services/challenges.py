@@ -496,14 +496,16 @@ class ChallengeService(challenge_pb2_grpc.ChallengeServiceServicer):
         await blocking(_visible_operation, operation_id, current_caller())
         last = None
         while True:
+            changed = self.engine.watch(operation_id)
             operation = await blocking(ops.get_operation, operation_id)
             message = await blocking(operation_message, operation)
             if message != last:
                 yield message
                 last = message
             if operation.state in ops.FINAL:
+                self.engine.forget(operation_id)
                 return
-            await self.engine.wait_change(operation_id, 1.0)
+            await self.engine.wait_change(changed, 1.0)
 
     async def CleanupChallenge(
         self, request: pb.CleanupChallengeRequest, context: Any
