@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import contextvars
-import logging
 from dataclasses import dataclass
 
 from storage import models
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass

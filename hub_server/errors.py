@@ -44,7 +44,3 @@ class FailedPreconditionError(ServerError):
 
 class ConflictError(ServerError):
     """The request conflicts with an existing object (a duplicate rule, say)."""
-
-
-class UnimplementedError(ServerError):
-    """The method is part of the contract but not served by this hub yet."""

@@ -16,7 +16,6 @@ STATUS_TABLE: tuple[tuple[type[HubError], grpc.StatusCode], ...] = (
     (server_errors.PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (server_errors.FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (server_errors.ConflictError, grpc.StatusCode.ALREADY_EXISTS),
-    (server_errors.UnimplementedError, grpc.StatusCode.UNIMPLEMENTED),
     (server_errors.ServerError, grpc.StatusCode.INTERNAL),
     (storage_errors.NotFoundError, grpc.StatusCode.NOT_FOUND),
     (storage_errors.AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),

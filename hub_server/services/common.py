@@ -6,7 +6,7 @@ import base64
 import binascii
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 import peewee as pw
 from google.protobuf import field_mask_pb2, timestamp_pb2
@@ -15,7 +15,6 @@ from hub_server.errors import ValidationError
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
-M = TypeVar("M", bound=pw.Model)
 
 
 def page(
